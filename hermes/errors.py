@@ -1,0 +1,30 @@
+"""Exceptions raised by hermes.
+
+Every hermes error subclasses both :class:`HermesError` and the builtin a user would
+expect, so ``except ValueError`` keeps working.
+
+Example:
+    >>> from hermes.errors import ShapeError
+    >>> issubclass(ShapeError, ValueError)
+    True
+"""
+
+from __future__ import annotations
+
+__all__ = ["DataFileError", "HermesError", "RangeError", "ShapeError"]
+
+
+class HermesError(Exception):
+    """Base class of every error hermes raises on purpose."""
+
+
+class ShapeError(HermesError, ValueError):
+    """A tensor has the wrong rank or shape, or two batch sizes disagree."""
+
+
+class RangeError(HermesError, ValueError):
+    """A value lies outside the range an argument accepts (NaN included)."""
+
+
+class DataFileError(HermesError, OSError):
+    """A data file is missing, truncated, or does not hold what its format promises."""
