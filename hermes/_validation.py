@@ -102,7 +102,9 @@ def check_labels(y: Any, batch_size: int, name: str = "y") -> torch.Tensor:
         RangeError: a label is negative.
     """
     if not isinstance(y, torch.Tensor):
-        raise TypeError(f"{name} must be a tensor of labels of shape (B,) or (B, 1); got {_describe(y)}")
+        raise TypeError(
+            f"{name} must be a tensor of labels of shape (B,) or (B, 1); got {_describe(y)}"
+        )
     if not (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)):
         raise ShapeError(f"{name} must have shape (B,) or (B, 1); got shape {tuple(y.shape)}")
     if y.shape[0] != batch_size:
@@ -113,7 +115,14 @@ def check_labels(y: Any, batch_size: int, name: str = "y") -> torch.Tensor:
     if y.is_floating_point():
         if y.numel() and not bool((y == y.round()).all()):
             raise TypeError(f"{name} must hold class indices (integers); got non-integer floats")
-    elif y.dtype not in (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64):
+    elif y.dtype not in (
+        torch.bool,
+        torch.uint8,
+        torch.int8,
+        torch.int16,
+        torch.int32,
+        torch.int64,
+    ):
         raise TypeError(f"{name} must be an integer tensor of class indices; got dtype {y.dtype}")
     if y.numel() and y.dtype != torch.bool and bool((y < 0).any()):
         raise RangeError(f"{name} must hold non-negative class indices; got {int(y.min())}")
@@ -182,7 +191,9 @@ def check_number(
     if low is not None and (value < low or (value == low and not low_inclusive)):
         raise RangeError(f"{name} must be {'>=' if low_inclusive else '>'} {low:g}; got {value!r}")
     if high is not None and (value > high or (value == high and not high_inclusive)):
-        raise RangeError(f"{name} must be {'<=' if high_inclusive else '<'} {high:g}; got {value!r}")
+        raise RangeError(
+            f"{name} must be {'<=' if high_inclusive else '<'} {high:g}; got {value!r}"
+        )
     return float(value)
 
 

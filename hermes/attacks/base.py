@@ -1,0 +1,41 @@
+"""The base class of attacks: an ``nn.Module`` built around the model it attacks."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from hermes._validation import check_number
+
+__all__ = ["Attack"]
+
+
+class Attack(nn.Module):
+    """Base class of attacks: ``attack(x, y) -> x_adv``.
+
+    An attack holds its target ``model`` and its hyperparameters (checked when it is built) and
+    maps ``(B, C, H, W)`` images in ``[0, 1]`` with labels ``(B,)`` to adversarial images in
+    ``[0, 1]``. It never modifies ``x``, leaves no gradient on the model's parameters, restores the
+    model's train/eval mode, and draws randomness only from the generator it is given.
+
+    Args:
+        model: the classifier to attack (images in ``[0, 1]``; normalization inside the model).
+        eps: the perturbation budget in pixel units, ``>= 0``.
+        targeted: move predictions towards the labels given instead of away from them.
+    """
+
+    def __init__(self, model: nn.Module, eps: float, *, targeted: bool = False) -> None:
+        super().__init__()
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+        self.model = model
+        self.eps = check_number(eps, "eps", low=0.0)
+        if not isinstance(targeted, bool):
+            raise TypeError(f"targeted must be a bool; got {type(targeted).__name__}")
+        self.targeted = targeted
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(x, y)")
+
+    def extra_repr(self) -> str:
+        return f"eps={self.eps:g}, targeted={self.targeted}"

@@ -1,0 +1,34 @@
+"""FGSM as a module."""
+
+from __future__ import annotations
+
+import torch
+
+from hermes.attacks import functional as F
+from hermes.attacks.base import Attack
+
+__all__ = ["FGSM"]
+
+
+class FGSM(Attack):
+    """Fast Gradient Sign Method (L-inf, one step of size ``eps``); see :func:`~hermes.attacks.functional.fgsm`.
+
+    Args:
+        model: classifier on ``[0, 1]`` images with one logit or ``K`` logits.
+        eps: L-inf budget in pixel units, ``>= 0``.
+        targeted: step towards the given labels instead of away from them.
+
+    Shape:
+        - x: ``(B, C, H, W)`` in ``[0, 1]``; y: ``(B,)`` or ``(B, 1)``.
+        - Output: ``(B, C, H, W)`` in ``[0, 1]``.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> attack = FGSM(nn.Sequential(nn.Flatten(), nn.Linear(3, 1)), eps=0.03)
+        >>> attack(torch.full((1, 3, 1, 1), 0.5), torch.tensor([1])).shape
+        torch.Size([1, 3, 1, 1])
+    """
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.fgsm(self.model, x, y, self.eps, targeted=self.targeted)

@@ -1,0 +1,178 @@
+"""Functional FGSM and PGD: plain functions of a model, images in [0, 1] and labels.
+
+The attack modules in :mod:`hermes.attacks` hold a configuration and call these.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from hermes._modes import eval_mode
+from hermes._random import GeneratorLike, make_generator
+from hermes._validation import (
+    check_choice,
+    check_images,
+    check_labels,
+    check_number,
+    check_positive_int,
+)
+from hermes.attacks._loss import classification_loss, loss_and_gradient
+from hermes.attacks._projection import ascent_step, project, random_start
+
+__all__ = ["fgsm", "normalize_norm", "pgd"]
+
+
+def normalize_norm(norm: str | float | int) -> str:
+    """Return the canonical name of a threat-model norm: ``"inf"`` or ``"2"``.
+
+    Example:
+        >>> normalize_norm(float("inf")), normalize_norm(2)
+        ('inf', '2')
+    """
+    aliases = {"inf": "inf", "linf": "inf", math.inf: "inf", 2: "2", "2": "2", "l2": "2"}
+    key = norm.lower() if isinstance(norm, str) else norm
+    try:
+        known = not isinstance(norm, bool) and key in aliases
+    except TypeError:  # unhashable
+        known = False
+    if not known:
+        check_choice(norm, "norm", ("inf", 2))
+    return aliases[key]
+
+
+def _check_model(model: object) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    return model
+
+
+def fgsm(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    targeted: bool = False,
+) -> torch.Tensor:
+    """Fast Gradient Sign Method (Goodfellow et al., 2015), L-inf, in pixel space.
+
+    ``x_adv = clip(x + eps * sign(grad_x loss(model(x), y)), 0, 1)``; with ``targeted=True`` the
+    step goes down the loss towards the target labels ``y``.
+
+    Args:
+        model: classifier taking ``(B, C, H, W)`` images in ``[0, 1]`` and returning ``(B,)``,
+            ``(B, 1)`` (one logit, BCE) or ``(B, K)`` logits (cross-entropy).
+        x: ``(B, C, H, W)`` float images in ``[0, 1]``; never modified.
+        y: ``(B,)`` or ``(B, 1)`` integer labels (true labels, or targets if ``targeted``).
+        eps: L-inf budget in pixel units (``8 / 255`` is 8 grey levels), ``>= 0``.
+        targeted: minimise the loss towards ``y`` instead of maximising it.
+
+    Returns:
+        ``(B, C, H, W)`` adversarial images in ``[0, 1]``, same dtype and device as ``x``.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 1))
+        >>> x = torch.full((2, 1, 2, 2), 0.5)
+        >>> x_adv = fgsm(model, x, torch.tensor([0, 1]), eps=0.1)
+        >>> bool((x_adv - x).abs().max() <= 0.1 + 1e-6)
+        True
+    """
+    return pgd(
+        model, x, y, eps, alpha=eps, steps=1, norm="inf", random_start=False, targeted=targeted
+    )
+
+
+def pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    alpha: float | None = None,
+    steps: int = 10,
+    norm: str | float = "inf",
+    random_start: bool = True,
+    restarts: int = 1,
+    targeted: bool = False,
+    generator: GeneratorLike = None,
+) -> torch.Tensor:
+    """Projected Gradient Descent (Madry et al., 2018) under an L-inf or L2 budget.
+
+    Each of ``steps`` iterations takes a steepest-ascent step of size ``alpha`` (sign of the
+    gradient for L-inf, the L2-normalised gradient for L2), projects onto the eps-ball around
+    ``x`` and clips to ``[0, 1]``. With ``restarts > 1`` the attack is run that many times (each
+    from its own random start) and, per sample, the final iterate with the highest objective
+    (loss, or minus the loss when targeted) is kept.
+
+    Args:
+        model: classifier on ``[0, 1]`` images; its train/eval mode is restored afterwards and
+            no gradient is left on its parameters.
+        x: ``(B, C, H, W)`` float images in ``[0, 1]``; never modified.
+        y: ``(B,)`` or ``(B, 1)`` integer labels.
+        eps: budget in pixel units, ``>= 0``; ``0`` returns a copy of ``x``.
+        alpha: step size; default ``2.5 * eps / steps``.
+        steps: number of iterations, ``>= 1``.
+        norm: ``"inf"`` or ``2``.
+        random_start: start from a uniform random point of the eps-ball.
+        restarts: number of independent runs, ``>= 1``.
+        targeted: minimise the loss towards target labels ``y``.
+        generator: ``torch.Generator`` or int seed for the random starts; ``None`` seeds a
+            private generator from OS entropy. The global RNG is never used.
+
+    Returns:
+        ``(B, C, H, W)`` adversarial images in ``[0, 1]`` with ``||x_adv - x|| <= eps``.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+        >>> x = torch.rand(4, 3, 2, 2, generator=torch.Generator().manual_seed(0))
+        >>> x_adv = pgd(model, x, torch.tensor([0, 1, 2, 0]), eps=0.5, norm=2, generator=0)
+        >>> bool(((x_adv - x).flatten(1).norm(dim=1) <= 0.5 + 1e-6).all())
+        True
+    """
+    _check_model(model)
+    check_images(x, "x")
+    y = check_labels(y, x.shape[0], "y")
+    eps = check_number(eps, "eps", low=0.0)
+    steps = check_positive_int(steps, "steps")
+    restarts = check_positive_int(restarts, "restarts")
+    norm = normalize_norm(norm)
+    alpha = 2.5 * eps / steps if alpha is None else check_number(alpha, "alpha", low=0.0)
+    y = y.to(x.device)
+    if eps == 0.0 or x.shape[0] == 0:
+        return x.detach().clone()
+    rng = make_generator(generator) if random_start else None
+
+    x = x.detach()
+    with eval_mode(model):
+        best, best_objective = None, None
+        for _ in range(restarts):
+            x_adv = _first_iterate(x, eps, norm, rng)
+            for _ in range(steps):
+                grad, _ = loss_and_gradient(model, x_adv, y, targeted=targeted)
+                x_adv = project(ascent_step(x_adv, grad, alpha, norm), x, eps, norm)
+            if restarts == 1:
+                return x_adv
+            with torch.no_grad():
+                loss = classification_loss(model(x_adv), y)
+            objective = -loss if targeted else loss
+            if best is None:
+                best, best_objective = x_adv, objective
+            else:
+                better = objective > best_objective
+                best = torch.where(better.view(-1, 1, 1, 1), x_adv, best)
+                best_objective = torch.where(better, objective, best_objective)
+    return best
+
+
+def _first_iterate(
+    x: torch.Tensor, eps: float, norm: str, rng: torch.Generator | None
+) -> torch.Tensor:
+    """The first iterate: a random point of the ball when ``rng`` is given, else ``x`` itself."""
+    return x.clone() if rng is None else random_start(x, eps, norm, rng)

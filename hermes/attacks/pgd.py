@@ -1,0 +1,97 @@
+"""PGD as a module."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from hermes._random import GeneratorLike
+from hermes._validation import check_number, check_positive_int
+from hermes.attacks import functional as F
+from hermes.attacks.base import Attack
+
+__all__ = ["PGD"]
+
+
+class PGD(Attack):
+    """Projected Gradient Descent, L-inf or L2; see :func:`~hermes.attacks.functional.pgd`.
+
+    Args:
+        model: classifier on ``[0, 1]`` images with one logit or ``K`` logits.
+        eps: budget in pixel units, ``>= 0``.
+        alpha: step size; default ``2.5 * eps / steps`` (Madry et al.).
+        steps: iterations, ``>= 1``.
+        norm: ``"inf"`` or ``2``.
+        random_start: start from a uniform random point of the eps-ball.
+        restarts: independent runs; per sample the highest-loss result is kept.
+        targeted: move towards the given labels.
+        generator: ``torch.Generator`` (its state advances from call to call), an int seed (every
+            call restarts from that seed, so repeated calls give the same result) or ``None``
+            (fresh OS entropy each call). The global RNG is never touched.
+
+    Shape:
+        - x: ``(B, C, H, W)`` in ``[0, 1]``; y: ``(B,)`` or ``(B, 1)``.
+        - Output: ``(B, C, H, W)`` in ``[0, 1]``.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> attack = PGD(nn.Sequential(nn.Flatten(), nn.Linear(3, 2)), eps=8 / 255, generator=0)
+        >>> attack
+        PGD(
+          eps=0.0313725, targeted=False, alpha=0.00784314, steps=10, norm=inf, random_start=True, restarts=1
+          (model): Sequential(
+            (0): Flatten(start_dim=1, end_dim=-1)
+            (1): Linear(in_features=3, out_features=2, bias=True)
+          )
+        )
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        eps: float,
+        alpha: float | None = None,
+        steps: int = 10,
+        norm: str | float = "inf",
+        random_start: bool = True,
+        restarts: int = 1,
+        *,
+        targeted: bool = False,
+        generator: GeneratorLike = None,
+    ) -> None:
+        super().__init__(model, eps, targeted=targeted)
+        self.steps = check_positive_int(steps, "steps")
+        self.alpha = (
+            2.5 * self.eps / self.steps if alpha is None else check_number(alpha, "alpha", low=0.0)
+        )
+        self.norm = F.normalize_norm(norm)
+        self.random_start = bool(random_start)
+        self.restarts = check_positive_int(restarts, "restarts")
+        if generator is not None and not isinstance(generator, (int, torch.Generator)):
+            raise TypeError(
+                "generator must be a torch.Generator, an int seed or None; "
+                f"got {type(generator).__name__}"
+            )
+        self.generator = generator
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.pgd(
+            self.model,
+            x,
+            y,
+            self.eps,
+            alpha=self.alpha,
+            steps=self.steps,
+            norm=self.norm,
+            random_start=self.random_start,
+            restarts=self.restarts,
+            targeted=self.targeted,
+            generator=self.generator,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"{super().extra_repr()}, alpha={self.alpha:g}, steps={self.steps}, norm={self.norm}, "
+            f"random_start={self.random_start}, restarts={self.restarts}"
+        )
