@@ -1,0 +1,78 @@
+"""Turn the ``data`` argument of the evaluation into batches of (images, labels)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from hermes._validation import check_images, check_labels, check_same_batch
+from hermes.errors import RangeError
+
+__all__ = ["BatchSource"]
+
+
+class BatchSource:
+    """Re-iterable batches from a ``(images, labels)`` pair, a ``Dataset`` or a ``DataLoader``.
+
+    A tensor pair is validated as a whole up front; other sources are validated batch by batch
+    (the first batch as soon as the source is built, so bad data fails before any work).
+    """
+
+    def __init__(self, data: Any, batch_size: int) -> None:
+        self.batch_size = batch_size
+        if (
+            isinstance(data, (tuple, list))
+            and len(data) == 2
+            and all(isinstance(t, torch.Tensor) for t in data)
+        ):
+            images, labels = data
+            check_images(images, "data images")
+            labels = check_labels(labels, images.shape[0], "data labels")
+            check_same_batch(images, labels, ("data images", "data labels"))
+            _check_binary(labels)
+            self._pair: tuple[torch.Tensor, torch.Tensor] | None = (images, labels)
+            self._loader = None
+        elif isinstance(data, DataLoader):
+            self._pair, self._loader = None, data
+        elif isinstance(data, Dataset):
+            self._pair = None
+            self._loader = DataLoader(data, batch_size=batch_size, shuffle=False)
+        else:
+            raise TypeError(
+                "data must be a (images, labels) pair of tensors, a torch Dataset or a DataLoader; "
+                f"got {type(data).__name__}"
+            )
+        next(iter(self))  # validate the first batch now
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if self._pair is not None:
+            images, labels = self._pair
+            for start in range(0, images.shape[0], self.batch_size):
+                yield (
+                    images[start : start + self.batch_size],
+                    labels[start : start + self.batch_size],
+                )
+            return
+        for batch in self._loader:
+            if not (isinstance(batch, (tuple, list)) and len(batch) >= 2):
+                raise TypeError("data must yield (images, labels) pairs")
+            images, labels = batch[0], batch[1]
+            check_images(images, "data images")
+            labels = check_labels(torch.as_tensor(labels), images.shape[0], "data labels")
+            _check_binary(labels)
+            yield images, labels
+
+    def __len__(self) -> int:
+        if self._pair is not None:
+            return -(-self._pair[0].shape[0] // self.batch_size)
+        return len(self._loader)
+
+
+def _check_binary(labels: torch.Tensor) -> None:
+    if labels.numel() and bool((labels > 1).any()):
+        raise RangeError(
+            f"data labels must be binary (0 = negative, 1 = positive) for AUROC; got label {int(labels.max())}"
+        )

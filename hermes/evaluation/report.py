@@ -1,0 +1,305 @@
+"""The result of :func:`~hermes.evaluation.evaluate_robustness`: metric grids, tables, exports."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hermes.evaluation.grid_values import MetricGrid, eps_key
+
+__all__ = ["RobustnessReport"]
+
+METRICS = ("auroc", "accuracy", "success_rate")
+_FORMAT = "hermes.RobustnessReport"
+
+
+def _nan_to_none(value: float) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def _none_to_nan(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
+class RobustnessReport:
+    """AUROC (and accuracy, attack success rate) over defense x attack x epsilon.
+
+    Epsilon ``0`` holds the clean score of each defense (repeated under every attack, so each
+    attack's curve starts at its clean point). ``ci`` holds percentile-bootstrap intervals of the
+    AUROC when the evaluation asked for them.
+
+    Attributes:
+        auroc, accuracy, success_rate: :class:`MetricGrid` of floats.
+        ci: :class:`MetricGrid` of ``(low, high)`` or ``None``.
+        timing: ``{"defense": {name: seconds per image}, "attack": {name: {eps: seconds per image}}}``.
+        labels, scores: the labels and, per cell, the positive-class scores (kept in memory for
+            further analysis; not written by :meth:`to_json` unless asked).
+
+    Example:
+        >>> cells = {("None", "PGD", 0.0): 0.94, ("None", "PGD", 0.01): 0.13,
+        ...          ("JPEG", "PGD", 0.0): 0.92, ("JPEG", "PGD", 0.01): 0.73}
+        >>> report = RobustnessReport(auroc=MetricGrid("auroc", cells))
+        >>> print(report.table(epsilons=[0.01]))
+        | Defense | Clean | PGD ε=0.01 |
+        |---|---|---|
+        | None | 0.940 | 0.130 |
+        | JPEG | 0.920 | 0.730 |
+    """
+
+    def __init__(
+        self,
+        *,
+        auroc: MetricGrid,
+        accuracy: MetricGrid | None = None,
+        success_rate: MetricGrid | None = None,
+        ci: MetricGrid | None = None,
+        threat_model: str = "gray-box",
+        n_samples: int | None = None,
+        n_positive: int | None = None,
+        timing: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        labels: np.ndarray | None = None,
+        scores: dict[tuple[str, str, float], np.ndarray] | None = None,
+    ) -> None:
+        self.auroc = auroc
+        self.accuracy = accuracy or MetricGrid("accuracy", {})
+        self.success_rate = success_rate or MetricGrid("success_rate", {})
+        self.ci = ci
+        self.threat_model = threat_model
+        self.n_samples = n_samples
+        self.n_positive = n_positive
+        self.timing = timing or {}
+        self.metadata = metadata or {}
+        self.labels = labels
+        self.scores = scores
+
+    # ---- shape of the grid -------------------------------------------------------------------
+    @property
+    def defenses(self) -> list[str]:
+        return self.auroc.defenses
+
+    @property
+    def attacks(self) -> list[str]:
+        return self.auroc.attacks
+
+    @property
+    def epsilons(self) -> list[float]:
+        return self.auroc.epsilons
+
+    def metric(self, name: str) -> MetricGrid:
+        """The grid of metric ``name`` (``"auroc"``, ``"accuracy"`` or ``"success_rate"``)."""
+        if name not in METRICS:
+            raise ValueError(f"metric must be one of {', '.join(map(repr, METRICS))}; got {name!r}")
+        return getattr(self, name)
+
+    # ---- tables ------------------------------------------------------------------------------
+    def to_records(self) -> list[dict[str, Any]]:
+        """One dict per cell: defense, attack, epsilon, each metric, and the AUROC interval."""
+        records = []
+        for d, a, e in self.auroc:
+            row: dict[str, Any] = {
+                "threat_model": self.threat_model,
+                "defense": d,
+                "attack": a,
+                "epsilon": e,
+            }
+            for name in METRICS:
+                row[name] = self.metric(name).get((d, a, e), float("nan"))
+            low, high = self.ci[d, a, e] if self.ci is not None else (float("nan"), float("nan"))
+            row["auroc_low"], row["auroc_high"] = low, high
+            records.append(row)
+        return records
+
+    def to_pandas(self):
+        """The records as a ``pandas.DataFrame`` (needs pandas)."""
+        try:
+            import pandas as pd
+        except ImportError as error:  # pragma: no cover - depends on the environment
+            raise ImportError("to_pandas() needs pandas: pip install pandas") from error
+        return pd.DataFrame.from_records(self.to_records())
+
+    def table(
+        self,
+        epsilons: Sequence[float] | None = None,
+        metric: str = "auroc",
+        attacks: Sequence[str] | None = None,
+        *,
+        digits: int = 3,
+        show_ci: bool = False,
+    ) -> str:
+        """The study's Table 1 layout as Markdown: rows are defenses, columns clean and each
+        chosen attack/epsilon.
+
+        Args:
+            epsilons: non-zero epsilons to show (default: all).
+            metric: ``"auroc"``, ``"accuracy"`` or ``"success_rate"``.
+            attacks: attacks to show (default: all).
+            digits: decimals.
+            show_ci: append the bootstrap interval to AUROC cells, when available.
+        """
+        grid = self.metric(metric)
+        attacks = list(attacks) if attacks is not None else self.attacks
+        chosen = [e for e in (epsilons if epsilons is not None else self.epsilons) if e != 0]
+        for a in attacks:
+            if a not in self.attacks:
+                raise KeyError(f"unknown attack {a!r}; the report has {self.attacks}")
+        for e in chosen:
+            if eps_key(e) not in self.epsilons:
+                raise KeyError(f"unknown epsilon {e!r}; the report has {self.epsilons}")
+
+        def cell(d: str, a: str, e: float) -> str:
+            value = grid.get((d, a, eps_key(e)), float("nan"))
+            text = f"{value:.{digits}f}"
+            if show_ci and metric == "auroc" and self.ci is not None:
+                low, high = self.ci[d, a, e]
+                text += f" [{low:.{digits}f}, {high:.{digits}f}]"
+            return text
+
+        header = ["Defense", "Clean", *[f"{a} ε={e:g}" for a in attacks for e in chosen]]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for d in self.defenses:
+            row = [d, cell(d, attacks[0], 0.0), *[cell(d, a, e) for a in attacks for e in chosen]]
+            lines.append("| " + " | ".join(row) + " |")
+        return "\n".join(lines)
+
+    def compare(self, other: RobustnessReport) -> RobustnessReport:
+        """Cell-by-cell difference ``self - other`` over the cells both reports have.
+
+        This is the study's Table 2 / Figure 3 (augmented model minus non-augmented model). The
+        result is a report (``metadata["difference"]`` set) with the same table and plots.
+        """
+        if not isinstance(other, RobustnessReport):
+            raise TypeError(f"other must be a RobustnessReport; got {type(other).__name__}")
+        grids = {}
+        for name in METRICS:
+            mine, theirs = self.metric(name), other.metric(name)
+            grids[name] = MetricGrid(
+                name, {k: v - theirs[k] for k, v in mine.items() if k in theirs}
+            )
+        if not len(grids["auroc"]):
+            raise ValueError("the two reports share no (defense, attack, epsilon) cell")
+        return RobustnessReport(
+            **grids,
+            threat_model=self.threat_model,
+            n_samples=self.n_samples,
+            metadata={
+                "difference": [
+                    self.metadata.get("name", "self"),
+                    other.metadata.get("name", "other"),
+                ]
+            },
+        )
+
+    # ---- export ------------------------------------------------------------------------------
+    def to_csv(self, path: str | Path) -> Path:
+        """Write the tidy records to a CSV file and return its path."""
+        path = Path(path)
+        records = self.to_records()
+        with path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(records[0]))
+            writer.writeheader()
+            writer.writerows(records)
+        return path
+
+    def to_dict(self, include_scores: bool = False) -> dict[str, Any]:
+        """A JSON-ready dict (NaN written as ``null``)."""
+        out: dict[str, Any] = {
+            "format": _FORMAT,
+            "version": 1,
+            "threat_model": self.threat_model,
+            "n_samples": self.n_samples,
+            "n_positive": self.n_positive,
+            "metrics": {
+                name: [[d, a, e, _nan_to_none(v)] for (d, a, e), v in self.metric(name).items()]
+                for name in METRICS
+            },
+            "ci": None
+            if self.ci is None
+            else [
+                [d, a, e, _nan_to_none(lo), _nan_to_none(hi)]
+                for (d, a, e), (lo, hi) in self.ci.items()
+            ],
+            "timing": self.timing,
+            "metadata": self.metadata,
+        }
+        if include_scores and self.scores is not None and self.labels is not None:
+            out["labels"] = np.asarray(self.labels).tolist()
+            out["scores"] = [
+                [d, a, e, np.asarray(s).tolist()] for (d, a, e), s in self.scores.items()
+            ]
+        return out
+
+    def to_json(self, path: str | Path | None = None, *, include_scores: bool = False) -> str:
+        """Serialise to JSON; write it to ``path`` if given. :meth:`from_json` reads it back."""
+        text = json.dumps(self.to_dict(include_scores), indent=1, allow_nan=False)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def from_json(cls, source: str | Path) -> RobustnessReport:
+        """Read a report written by :meth:`to_json` (a path or the JSON text itself)."""
+        text = str(source)
+        if not text.lstrip().startswith("{"):
+            text = Path(source).read_text()
+        data = json.loads(text)
+        if data.get("format") != _FORMAT:
+            raise ValueError(
+                f"source is not a hermes RobustnessReport JSON (format={data.get('format')!r})"
+            )
+        grids = {
+            name: MetricGrid(
+                name, {(d, a, e): _none_to_nan(v) for d, a, e, v in data["metrics"][name]}
+            )
+            for name in METRICS
+        }
+        ci = None
+        if data.get("ci") is not None:
+            ci = MetricGrid(
+                "ci",
+                {(d, a, e): (_none_to_nan(lo), _none_to_nan(hi)) for d, a, e, lo, hi in data["ci"]},
+            )
+        scores = labels = None
+        if "scores" in data:
+            labels = np.asarray(data["labels"])
+            scores = {(d, a, eps_key(e)): np.asarray(s) for d, a, e, s in data["scores"]}
+        return cls(
+            **grids,
+            ci=ci,
+            threat_model=data["threat_model"],
+            n_samples=data["n_samples"],
+            n_positive=data["n_positive"],
+            timing=data["timing"],
+            metadata=data["metadata"],
+            labels=labels,
+            scores=scores,
+        )
+
+    def plot(self, **kwargs: Any):
+        """AUROC against epsilon, one panel per attack; see :func:`hermes.plotting.plot_auroc_curves`."""
+        from hermes.plotting import plot_auroc_curves
+
+        return plot_auroc_curves(self, **kwargs)
+
+    # ---- display -----------------------------------------------------------------------------
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RobustnessReport):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"RobustnessReport(threat_model={self.threat_model!r}, n_samples={self.n_samples}, "
+            f"defenses={self.defenses}, attacks={self.attacks}, epsilons={self.epsilons})"
+        )
+
+    def _repr_markdown_(self) -> str:
+        return f"**{self.threat_model} AUROC** (n={self.n_samples})\n\n{self.table()}"

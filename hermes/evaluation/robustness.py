@@ -1,0 +1,318 @@
+"""``evaluate_robustness``: the AUROC grid of defenses x attacks x epsilons."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+import hermes
+from hermes._modes import eval_mode
+from hermes._validation import check_choice, check_number, check_positive_int
+from hermes.evaluation import metrics
+from hermes.evaluation._batches import BatchSource
+from hermes.evaluation._cache import ResultCache, describe, fingerprint_module, fingerprint_tensors
+from hermes.evaluation._seeding import derive_seed, seeded
+from hermes.evaluation.grid_values import MetricGrid, eps_key
+from hermes.evaluation.report import RobustnessReport
+from hermes.models.scores import positive_class_scores
+
+__all__ = ["BASELINE", "evaluate_robustness"]
+
+BASELINE = "None"
+"""Name of the undefended row, always present in a report."""
+
+THREAT_MODELS = ("gray-box",)
+AttackFactory = Callable[[nn.Module, float], Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
+
+
+def evaluate_robustness(
+    model: nn.Module,
+    data: Any,
+    *,
+    attacks: Mapping[str, AttackFactory],
+    epsilons: Sequence[float],
+    defenses: Mapping[str, nn.Module] | None = None,
+    threat_model: str = "gray-box",
+    batch_size: int = 128,
+    device: str | torch.device | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    bootstrap: int = 0,
+    ci_level: float = 0.95,
+    cache_dir: str | None = None,
+) -> RobustnessReport:
+    """AUROC, accuracy and attack success rate of ``model`` over defenses x attacks x epsilons.
+
+    Gray-box threat model (the HERMES study's): each (attack, epsilon) batch is crafted once on
+    the undefended model, then scored through every defense; clean inputs are scored once per
+    defense. Scores are positive-class probabilities; AUROC comes from
+    :func:`sklearn.metrics.roc_auc_score`.
+
+    Args:
+        model: binary classifier on ``[0, 1]`` images (one logit or two logits).
+        data: ``(images, labels)`` tensors, a ``Dataset`` or a ``DataLoader`` of
+            ``(image in [0, 1], label in {0, 1})``. A ``DataLoader`` is used as it is (its own
+            batch size); keep it unshuffled for reproducible per-batch seeds.
+        attacks: name -> factory ``(model, eps) -> attack`` (e.g. ``FGSM`` or
+            ``functools.partial(PGD, steps=10)``); ``attack(x, y)`` returns adversarial images.
+        epsilons: budgets in pixel units; ``0`` (clean) is always evaluated.
+        defenses: name -> defense module ``(B, C, H, W) -> (B, C, H, W)``; the undefended
+            baseline ``"None"`` is always added first.
+        threat_model: ``"gray-box"``.
+        batch_size: batch size for tensor and ``Dataset`` data.
+        device: where to compute; the model and defenses are moved there. Default: the model's.
+        seed: every random choice (PGD random starts, TVM masks) gets a per-batch seed derived
+            from this one and the cell, so the same call gives the same grid. Modules' own
+            ``generator`` attributes are replaced during the run and restored after.
+        progress: show a tqdm progress bar.
+        bootstrap: number of percentile-bootstrap resamples for AUROC intervals (0: none).
+        ci_level: confidence level of the intervals.
+        cache_dir: folder where each finished (attack, epsilon) unit is stored; a rerun with
+            the same arguments resumes from it, and a changed argument raises an error.
+
+    Returns:
+        A :class:`~hermes.evaluation.RobustnessReport`.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from hermes.attacks import FGSM
+        >>> from hermes.defenses import GaussianSmoothing
+        >>> torch.manual_seed(0) and None
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 1))
+        >>> x, y = torch.rand(32, 3, 8, 8), torch.arange(32) % 2
+        >>> report = evaluate_robustness(model, (x, y), attacks={"FGSM": FGSM}, epsilons=[0.0, 0.05],
+        ...                              defenses={"Gaussian": GaussianSmoothing(3, 0.8)}, progress=False)
+        >>> report.defenses, report.attacks, report.epsilons
+        (['None', 'Gaussian'], ['FGSM'], [0.0, 0.05])
+    """
+    # ---- check every argument before any work ------------------------------------------------
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    check_choice(threat_model, "threat_model", THREAT_MODELS)
+    attacks = _check_attacks(attacks)
+    epsilons = _check_epsilons(epsilons)
+    defenses = _check_defenses(defenses)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    seed = check_positive_int(seed, "seed", minimum=0)
+    bootstrap = check_positive_int(bootstrap, "bootstrap", minimum=0)
+    ci_level = check_number(
+        ci_level, "ci_level", low=0, high=1, low_inclusive=False, high_inclusive=False
+    )
+    source = BatchSource(data, batch_size)
+    if device is not None:
+        device = torch.device(device)
+        model.to(device)
+        for defense in defenses.values():
+            defense.to(device)
+    else:
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+
+    units = [(None, 0.0)] + [(a, e) for a in attacks for e in epsilons if e > 0]
+    cache = None
+    if cache_dir is not None:
+        cache = ResultCache(
+            cache_dir, _manifest(model, source, defenses, threat_model, seed, batch_size)
+        )
+
+    results: dict[tuple[str | None, float], dict[str, Any]] = {}
+    bar = tqdm(
+        total=len(units) * len(source),
+        disable=not progress,
+        desc="evaluate_robustness",
+        unit="batch",
+    )
+    with eval_mode(model), bar:
+        for attack_name, eps in units:
+            unit = {
+                "attack": attack_name,
+                "epsilon": eps,
+                "factory": describe(attacks[attack_name]) if attack_name else None,
+            }
+            stored = cache.load(unit) if cache is not None else None
+            if stored is None:
+                stored = _run_unit(
+                    model,
+                    source,
+                    defenses,
+                    attack_name,
+                    attacks.get(attack_name),
+                    eps,
+                    seed,
+                    device,
+                    bar,
+                )
+                if cache is not None:
+                    cache.save(unit, stored)
+            else:
+                bar.update(len(source))
+            results[(attack_name, eps)] = stored
+            bar.set_postfix_str(f"{attack_name or 'clean'} eps={eps:g}")
+    return _build_report(
+        results, attacks, epsilons, defenses, threat_model, bootstrap, ci_level, seed, batch_size
+    )
+
+
+def _check_attacks(attacks: Any) -> dict[str, AttackFactory]:
+    if not isinstance(attacks, Mapping) or not attacks:
+        raise ValueError(f"attacks must be a non-empty mapping name -> factory; got {attacks!r}")
+    for name, factory in attacks.items():
+        if not isinstance(name, str) or not callable(factory):
+            raise TypeError(
+                f"attacks must map names to callables (model, eps) -> attack; got {name!r}: {factory!r}"
+            )
+    return dict(attacks)
+
+
+def _check_epsilons(epsilons: Any) -> list[float]:
+    if (
+        isinstance(epsilons, (str, bytes))
+        or not isinstance(epsilons, Sequence)
+        or not len(epsilons)
+    ):
+        raise ValueError(f"epsilons must be a non-empty list of numbers >= 0; got {epsilons!r}")
+    values = [check_number(e, f"epsilons[{i}]", low=0.0) for i, e in enumerate(epsilons)]
+    return sorted({eps_key(e) for e in [0.0, *values]})
+
+
+def _check_defenses(defenses: Any) -> dict[str, nn.Module]:
+    defenses = {} if defenses is None else defenses
+    if not isinstance(defenses, Mapping):
+        raise TypeError(
+            f"defenses must be a mapping name -> nn.Module; got {type(defenses).__name__}"
+        )
+    out: dict[str, nn.Module] = {BASELINE: nn.Identity()}
+    for name, defense in defenses.items():
+        if not isinstance(name, str):
+            raise TypeError(f"defenses must be keyed by names (str); got {name!r}")
+        if name == BASELINE:
+            raise ValueError(
+                f"defenses must not use the reserved name {BASELINE!r} (the undefended baseline)"
+            )
+        if not isinstance(defense, nn.Module):
+            raise TypeError(
+                f"defenses[{name!r}] must be a torch.nn.Module; got {type(defense).__name__}"
+            )
+        out[name] = defense
+    return out
+
+
+def _manifest(model, source, defenses, threat_model, seed, batch_size) -> dict[str, Any]:
+    first_x, first_y = next(iter(source))
+    if source._pair is not None:
+        data = fingerprint_tensors(*source._pair)
+    else:
+        data = f"{len(source)} batches, first {fingerprint_tensors(first_x, first_y)}"
+    return {
+        "model": fingerprint_module(model),
+        "data": data,
+        "defenses": {name: fingerprint_module(d) for name, d in defenses.items()},
+        "threat_model": threat_model,
+        "seed": seed,
+        "batch_size": batch_size,
+    }
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _run_unit(model, source, defenses, attack_name, factory, eps, seed, device, bar):
+    """Score one (attack, epsilon) unit (or the clean unit) through every defense."""
+    attack = factory(model, eps) if attack_name is not None else None
+    scores: dict[str, list[torch.Tensor]] = {name: [] for name in defenses}
+    defense_seconds = dict.fromkeys(defenses, 0.0)
+    attack_seconds = 0.0
+    labels = []
+    for index, (x, y) in enumerate(source):
+        x, y = x.to(device), y.to(device)
+        if attack is not None:
+            start = time.perf_counter()
+            with seeded(attack, derive_seed(seed, "attack", attack_name, eps, index)):
+                x = attack(x, y)
+            _synchronize(device)
+            attack_seconds += time.perf_counter() - start
+        with torch.no_grad():
+            for name, defense in defenses.items():
+                start = time.perf_counter()
+                with seeded(defense, derive_seed(seed, "defense", name, attack_name, eps, index)):
+                    defended = defense(x)
+                _synchronize(device)
+                defense_seconds[name] += time.perf_counter() - start
+                scores[name].append(positive_class_scores(model(defended)).float().cpu())
+        labels.append(y.cpu().long())
+        bar.update(1)
+    return {
+        "scores": {name: torch.cat(s) for name, s in scores.items()},
+        "labels": torch.cat(labels),
+        "attack_seconds": attack_seconds,
+        "defense_seconds": defense_seconds,
+    }
+
+
+def _build_report(
+    results, attacks, epsilons, defenses, threat_model, bootstrap, ci_level, seed, batch_size
+) -> RobustnessReport:
+    clean = results[(None, 0.0)]
+    labels = clean["labels"].numpy()
+    n = labels.shape[0]
+    counts = metrics.bootstrap_counts(n, bootstrap, seed) if bootstrap else None
+    values: dict[str, dict] = {"auroc": {}, "accuracy": {}, "success_rate": {}}
+    ci: dict = {}
+    scores: dict = {}
+    for d in defenses:
+        clean_scores = clean["scores"][d].numpy()
+        for a in attacks:
+            for e in epsilons:
+                unit = results[(None, 0.0) if e == 0 else (a, e)]
+                if not torch.equal(unit["labels"], clean["labels"]):
+                    raise RuntimeError(
+                        "data yielded different labels on different passes; "
+                        "use an unshuffled DataLoader"
+                    )
+                s = unit["scores"][d].numpy()
+                key = (d, a, e)
+                scores[key] = s
+                values["auroc"][key] = metrics.auroc(labels, s)
+                values["accuracy"][key] = metrics.accuracy(labels, s)
+                values["success_rate"][key] = metrics.success_rate(labels, clean_scores, s)
+                if counts is not None:
+                    ci[key] = metrics.bootstrap_interval(labels, s, counts, ci_level)
+    total_defense = {d: sum(r["defense_seconds"][d] for r in results.values()) for d in defenses}
+    timing = {
+        "defense": {d: total_defense[d] / (n * len(results)) for d in defenses},
+        "attack": {
+            a: {str(e): results[(a, e)]["attack_seconds"] / n for e in epsilons if e > 0}
+            for a in attacks
+        },
+    }
+    metadata = {
+        "seed": seed,
+        "batch_size": batch_size,
+        "bootstrap": bootstrap,
+        "ci_level": ci_level,
+        "attacks": {a: describe(f) for a, f in attacks.items()},
+        "defenses": {d: describe(m) for d, m in defenses.items()},
+        "hermes_version": hermes.__version__,
+        "torch_version": torch.__version__,
+    }
+    return RobustnessReport(
+        auroc=MetricGrid("auroc", values["auroc"]),
+        accuracy=MetricGrid("accuracy", values["accuracy"]),
+        success_rate=MetricGrid("success_rate", values["success_rate"]),
+        ci=MetricGrid("ci", ci) if counts is not None else None,
+        threat_model=threat_model,
+        n_samples=int(n),
+        n_positive=int(np.sum(labels == 1)),
+        timing=timing,
+        metadata=metadata,
+        labels=labels,
+        scores=scores,
+    )

@@ -1,0 +1,201 @@
+"""Figures of the study: AUROC-vs-epsilon curves, difference heatmaps, defense galleries and
+adversarial triplets. Needs matplotlib (``pip install "hermes-robustness[plot]"``).
+
+Every function returns the matplotlib ``Figure`` and, given ``path``, also saves it there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from hermes._validation import check_images
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+    from hermes.evaluation import RobustnessReport
+
+__all__ = [
+    "plot_adversarial_examples",
+    "plot_auroc_curves",
+    "plot_defense_gallery",
+    "plot_difference_heatmap",
+]
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as error:
+        raise ImportError(
+            'hermes.plotting needs matplotlib: pip install "hermes-robustness[plot]"'
+        ) from error
+    return plt
+
+
+def _finish(fig: Figure, path: str | Path | None) -> Figure:
+    fig.tight_layout()
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120)
+    return fig
+
+
+def plot_auroc_curves(
+    report: RobustnessReport,
+    *,
+    attacks: Sequence[str] | None = None,
+    defenses: Sequence[str] | None = None,
+    metric: str = "auroc",
+    path: str | Path | None = None,
+) -> Figure:
+    """AUROC against epsilon: one panel per attack, one line per defense (the study's Figures 5-12).
+
+    Bootstrap intervals, when the report has them, are drawn as bands.
+
+    Args:
+        report: a :class:`~hermes.evaluation.RobustnessReport`.
+        attacks, defenses: subsets to draw (default: all).
+        metric: ``"auroc"``, ``"accuracy"`` or ``"success_rate"``.
+        path: where to save the figure (any format matplotlib knows from the suffix).
+    """
+    plt = _pyplot()
+    grid = report.metric(metric)
+    attacks = list(attacks or report.attacks)
+    defenses = list(defenses or report.defenses)
+    fig, axes = plt.subplots(1, len(attacks), figsize=(5 * len(attacks), 4), squeeze=False)
+    for ax, attack in zip(axes[0], attacks):
+        for defense in defenses:
+            curve = grid[defense, attack]
+            eps = list(curve)
+            (line,) = ax.plot(eps, list(curve.values()), marker="o", label=defense)
+            if metric == "auroc" and report.ci is not None:
+                bounds = [report.ci[defense, attack, e] for e in eps]
+                ax.fill_between(
+                    eps,
+                    [b[0] for b in bounds],
+                    [b[1] for b in bounds],
+                    color=line.get_color(),
+                    alpha=0.15,
+                    linewidth=0,
+                )
+        ax.set_title(f"{attack} ({report.threat_model})")
+        ax.set_xlabel("epsilon (pixel units)")
+        ax.set_ylabel(metric.replace("_", " "))
+        if metric == "auroc":
+            ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
+            ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    return _finish(fig, path)
+
+
+def plot_difference_heatmap(
+    report: RobustnessReport,
+    other: RobustnessReport | None = None,
+    *,
+    attack: str | None = None,
+    metric: str = "auroc",
+    path: str | Path | None = None,
+) -> Figure:
+    """Heatmap of ``report - other`` (defenses x epsilons), diverging colours centred on zero.
+
+    The study's Figure 3 (augmented minus non-augmented model). Pass a report made by
+    :meth:`~hermes.evaluation.RobustnessReport.compare` and no ``other`` to draw it directly.
+    """
+    plt = _pyplot()
+    from matplotlib.colors import TwoSlopeNorm
+
+    diff = report.compare(other) if other is not None else report
+    attack = attack or diff.attacks[0]
+    grid = diff.metric(metric)
+    epsilons = diff.epsilons
+    values = [[grid[d, attack, e] for e in epsilons] for d in diff.defenses]
+    limit = max((abs(v) for row in values for v in row if v == v), default=0.0) or 1e-6
+    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(epsilons), 1.0 + 0.5 * len(values)))
+    image = ax.imshow(values, cmap="RdBu", norm=TwoSlopeNorm(0.0, -limit, limit), aspect="auto")
+    for i, row in enumerate(values):
+        for j, v in enumerate(row):
+            ax.text(j, i, f"{v:+.3f}", ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(epsilons)), ["clean" if e == 0 else f"{e:g}" for e in epsilons])
+    ax.set_yticks(range(len(values)), diff.defenses)
+    ax.set_xlabel("epsilon")
+    ax.set_title(f"{metric} difference, {attack}")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    return _finish(fig, path)
+
+
+def _to_hwc(image: torch.Tensor):
+    image = image.detach().cpu().float()
+    return image[0].numpy() if image.shape[0] == 1 else image.permute(1, 2, 0).numpy()
+
+
+def plot_defense_gallery(
+    image: torch.Tensor,
+    defenses: Mapping[str, Any],
+    *,
+    columns: int = 4,
+    path: str | Path | None = None,
+) -> Figure:
+    """One image through each defense (the study's Figure 4).
+
+    Args:
+        image: ``(C, H, W)`` or ``(1, C, H, W)`` in ``[0, 1]``.
+        defenses: title -> defense module or callable; list several parameter values as
+            separate entries (e.g. ``{"JPEG q=50": JPEG(50), "JPEG q=90": JPEG(90)}``).
+        columns: panels per row.
+    """
+    plt = _pyplot()
+    batch = image.unsqueeze(0) if image.ndim == 3 else image
+    check_images(batch, "image")
+    panels = {"original": batch, **{name: d(batch) for name, d in defenses.items()}}
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 2.5 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (name, out) in zip(axes.flat, panels.items()):
+        ax.imshow(_to_hwc(out[0]), cmap="gray" if out.shape[1] == 1 else None, vmin=0, vmax=1)
+        ax.set_title(name, fontsize=9)
+    return _finish(fig, path)
+
+
+def plot_adversarial_examples(
+    x: torch.Tensor,
+    x_adv: torch.Tensor,
+    *,
+    amplify: float | None = None,
+    max_images: int = 4,
+    path: str | Path | None = None,
+) -> Figure:
+    """Clean / adversarial / perturbation triplets, one row per image.
+
+    The perturbation is shown as ``0.5 + amplify * (x_adv - x)``; by default ``amplify`` scales
+    the largest perturbation of each row to the full range.
+    """
+    plt = _pyplot()
+    check_images(x, "x")
+    check_images(x_adv, "x_adv")
+    if x.shape != x_adv.shape:
+        raise ValueError(
+            f"x and x_adv must have the same shape; got {tuple(x.shape)} and {tuple(x_adv.shape)}"
+        )
+    n = min(max_images, x.shape[0])
+    fig, axes = plt.subplots(n, 3, figsize=(7.2, 2.5 * n), squeeze=False)
+    for i in range(n):
+        delta = (x_adv[i] - x[i]).detach()
+        scale = amplify if amplify is not None else 0.5 / max(float(delta.abs().max()), 1e-12)
+        shown = (0.5 + scale * delta).clamp(0, 1)
+        linf = float(delta.abs().max())
+        for ax, img, title in zip(
+            axes[i],
+            (x[i], x_adv[i], shown),
+            ("clean", "adversarial", f"perturbation x{scale:.0f} (L-inf {linf:.3f})"),
+        ):
+            ax.imshow(_to_hwc(img), cmap="gray" if x.shape[1] == 1 else None, vmin=0, vmax=1)
+            ax.set_title(title, fontsize=9)
+            ax.axis("off")
+    return _finish(fig, path)

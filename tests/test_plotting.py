@@ -1,0 +1,83 @@
+"""Plots render headless to non-empty PNG files with the expected panels and lines."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hermes.evaluation import MetricGrid, RobustnessReport
+from hermes.plotting import (
+    plot_adversarial_examples,
+    plot_auroc_curves,
+    plot_defense_gallery,
+    plot_difference_heatmap,
+)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+DEFENSES, ATTACKS, EPS = ["None", "JPEG", "TVM"], ["FGSM", "PGD"], [0.0, 0.01, 0.05, 0.1]
+
+
+def make_report(offset: float = 0.0, ci: bool = True) -> RobustnessReport:
+    cells = {
+        (d, a, e): max(0.0, 0.9 - 5 * e * (i + 1) / 3 + offset)
+        for i, d in enumerate(DEFENSES)
+        for a in ATTACKS
+        for e in EPS
+    }
+    intervals = {k: (v - 0.05, v + 0.05) for k, v in cells.items()} if ci else None
+    return RobustnessReport(
+        auroc=MetricGrid("auroc", cells),
+        accuracy=MetricGrid("accuracy", cells),
+        success_rate=MetricGrid("success_rate", cells),
+        ci=MetricGrid("ci", intervals) if ci else None,
+    )
+
+
+def assert_png(path) -> None:
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC and len(data) > 5000
+
+
+def test_auroc_curves_one_panel_per_attack_one_line_per_defense(tmp_path) -> None:
+    fig = plot_auroc_curves(make_report(), path=tmp_path / "curves.png")
+    assert_png(tmp_path / "curves.png")
+    assert len(fig.axes) == len(ATTACKS)
+    for ax in fig.axes:
+        data_lines = [line for line in ax.get_lines() if len(line.get_xdata()) == len(EPS)]
+        assert len(data_lines) == len(DEFENSES)
+        assert len(ax.collections) == len(DEFENSES)  # CI bands
+    assert len(plot_auroc_curves(make_report(ci=False)).axes[0].collections) == 0
+    assert len(make_report().plot(attacks=["PGD"]).axes) == 1
+
+
+def test_difference_heatmap_is_annotated_and_centred(tmp_path) -> None:
+    fig = plot_difference_heatmap(
+        make_report(0.05), make_report(), attack="PGD", path=tmp_path / "heat.png"
+    )
+    assert_png(tmp_path / "heat.png")
+    ax = fig.axes[0]
+    assert len(ax.texts) == len(DEFENSES) * len(EPS)
+    norm = ax.images[0].norm
+    assert norm.vcenter == 0.0 and norm.vmin == -norm.vmax
+
+
+def test_defense_gallery_and_adversarial_triplets(tmp_path) -> None:
+    image = torch.rand(3, 24, 24, generator=torch.Generator().manual_seed(0))
+    blur = torch.nn.AvgPool2d(3, 1, 1, count_include_pad=False)
+    fig = plot_defense_gallery(
+        image,
+        {"blur": blur, "identity": torch.nn.Identity()},
+        columns=2,
+        path=tmp_path / "gallery.png",
+    )
+    assert_png(tmp_path / "gallery.png")
+    assert sum(1 for ax in fig.axes if ax.images) == 3
+    x = image.unsqueeze(0).repeat(2, 1, 1, 1)
+    x_adv = (x + 0.03 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))).clamp(
+        0, 1
+    )
+    fig = plot_adversarial_examples(x, x_adv, path=tmp_path / "triplets.png")
+    assert_png(tmp_path / "triplets.png")
+    assert len(fig.axes) == 6
+    with pytest.raises(ValueError, match="x and x_adv must have the same shape"):
+        plot_adversarial_examples(x, x_adv[:1])
