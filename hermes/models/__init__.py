@@ -1,0 +1,36 @@
+"""Models and training: input normalization, the ResNet-18 builder, checkpoints, LP-FT fine-tuning.
+
+Example:
+    >>> import torch
+    >>> from hermes.models import resnet18, positive_class_scores
+    >>> model = resnet18(num_outputs=2, weights=None, seed=0).eval()
+    >>> positive_class_scores(model(torch.rand(3, 3, 32, 32))).shape
+    torch.Size([3])
+"""
+
+from hermes.models.augmentation import Augmentation
+from hermes.models.checkpoint import Checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
+from hermes.models.errors import WeightsError
+from hermes.models.normalize import IMAGENET_MEAN, IMAGENET_STD, Normalize, normalize
+from hermes.models.resnet import ResNet18, resnet18
+from hermes.models.scores import positive_class_scores
+from hermes.models.training import EpochRecord, History, fine_tune
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "Augmentation",
+    "Checkpoint",
+    "EpochRecord",
+    "History",
+    "Normalize",
+    "ResNet18",
+    "WeightsError",
+    "fine_tune",
+    "load_checkpoint",
+    "normalize",
+    "positive_class_scores",
+    "read_checkpoint",
+    "resnet18",
+    "save_checkpoint",
+]

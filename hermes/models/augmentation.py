@@ -1,0 +1,164 @@
+"""Training-time augmentation on the tensors' device, with kornia, reproducible from a seed.
+
+The default suite is the one the HERMES study trained its augmented model with: horizontal and
+vertical flips, a rotation of up to 90 degrees, colour jitter (brightness, contrast and saturation
+0.2, hue 0.1) and random erasing (probability 0.5, 2-20 % of the image). Every stage can be
+changed or switched off (``0``).
+
+kornia draws its random parameters from torch's global RNG. :class:`Augmentation` gives each call
+its own seed from a private generator and runs kornia under a forked, seeded global RNG, so the
+same ``seed`` gives the same augmentations and the caller's RNG state is never touched.
+
+Example:
+    >>> import torch
+    >>> augment = Augmentation(seed=0)
+    >>> x = torch.rand(4, 3, 32, 32)
+    >>> y = augment(x)
+    >>> y.shape, bool(y.min() >= 0 and y.max() <= 1)
+    (torch.Size([4, 3, 32, 32]), True)
+    >>> torch.equal(y, Augmentation(seed=0)(x))
+    True
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import kornia.augmentation as K
+import torch
+from torch import nn
+
+from hermes._random import make_generator
+from hermes._validation import check_images, check_number
+from hermes.errors import RangeError, ShapeError
+from hermes.models._seeding import seeded_global_rng
+
+__all__ = ["Augmentation"]
+
+
+class Augmentation(nn.Module):
+    """A configurable, seeded kornia augmentation pipeline for ``[0, 1]`` image batches.
+
+    Stages run in this order, each sample drawing its own parameters: horizontal flip,
+    vertical flip, rotation, colour jitter (its four adjustments in random order, as in
+    torchvision), random erasing. Outputs stay in ``[0, 1]`` (rotation fills corners with 0,
+    erasing writes 0).
+
+    Args:
+        hflip: probability of a horizontal flip.
+        vflip: probability of a vertical flip.
+        rotation: maximum rotation in degrees; each image turns by an angle drawn uniformly from
+            ``[-rotation, rotation]`` (bilinear, always applied). ``0`` disables it.
+        brightness: brightness factor drawn from ``[1 - brightness, 1 + brightness]``.
+        contrast: contrast factor drawn from ``[1 - contrast, 1 + contrast]``.
+        saturation: saturation factor drawn from ``[1 - saturation, 1 + saturation]``.
+        hue: hue shift drawn from ``[-hue, hue]`` (in turns, at most 0.5).
+        erasing: probability of erasing one rectangle (set to 0).
+        erasing_scale: the rectangle's area as a fraction of the image, ``(low, high)``.
+        seed: seed of the private generator that gives each call its seed (an int or a
+            ``torch.Generator``); ``None`` draws one from the operating system.
+
+    Shape:
+        - Input: :math:`(B, C, H, W)` in ``[0, 1]`` (``C = 3`` when colour jitter is on)
+        - Output: :math:`(B, C, H, W)` in ``[0, 1]``, same dtype and device
+    """
+
+    def __init__(
+        self,
+        *,
+        hflip: float = 0.5,
+        vflip: float = 0.5,
+        rotation: float = 90.0,
+        brightness: float = 0.2,
+        contrast: float = 0.2,
+        saturation: float = 0.2,
+        hue: float = 0.1,
+        erasing: float = 0.5,
+        erasing_scale: tuple[float, float] = (0.02, 0.2),
+        seed: int | torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.hflip = check_number(hflip, "hflip", low=0, high=1)
+        self.vflip = check_number(vflip, "vflip", low=0, high=1)
+        self.rotation = check_number(rotation, "rotation", low=0, high=180)
+        self.brightness = check_number(brightness, "brightness", low=0, high=1)
+        self.contrast = check_number(contrast, "contrast", low=0, high=1)
+        self.saturation = check_number(saturation, "saturation", low=0, high=1)
+        self.hue = check_number(hue, "hue", low=0, high=0.5)
+        self.erasing = check_number(erasing, "erasing", low=0, high=1)
+        self.erasing_scale = _check_scale(erasing_scale)
+        self._generator = make_generator(seed)
+
+        stages: list[nn.Module] = []
+        if self.hflip > 0:
+            stages.append(K.RandomHorizontalFlip(p=self.hflip))
+        if self.vflip > 0:
+            stages.append(K.RandomVerticalFlip(p=self.vflip))
+        if self.rotation > 0:
+            stages.append(K.RandomRotation(degrees=self.rotation, p=1.0))
+        jitter = (self.brightness, self.contrast, self.saturation, self.hue)
+        if any(j > 0 for j in jitter):
+            stages.append(K.ColorJitter(*jitter, p=1.0))
+        if self.erasing > 0:
+            stages.append(K.RandomErasing(scale=self.erasing_scale, p=self.erasing))
+        self.stages = nn.Sequential(*stages)
+
+    def manual_seed(self, seed: int) -> Augmentation:
+        """Restart the random stream from ``seed``; returns ``self``."""
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int; got {type(seed).__name__}")
+        self._generator = make_generator(seed)
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Augment a batch ``(B, C, H, W)`` of images in ``[0, 1]``."""
+        check_images(x, "x")
+        if self.jitter_on and x.shape[1] != 3:
+            raise ShapeError(
+                f"x must be RGB images (B, 3, H, W) for colour jitter; got shape {tuple(x.shape)}"
+            )
+        if x.shape[0] == 0 or len(self.stages) == 0:
+            return x.clone()
+        generator = self._generator
+        call_seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+        with seeded_global_rng(call_seed, x.device):
+            return self.stages(x)
+
+    @property
+    def jitter_on(self) -> bool:
+        """Whether colour jitter is part of the pipeline."""
+        return any(j > 0 for j in (self.brightness, self.contrast, self.saturation, self.hue))
+
+    def extra_repr(self) -> str:
+        return (
+            f"hflip={self.hflip}, vflip={self.vflip}, rotation={self.rotation}, "
+            f"brightness={self.brightness}, contrast={self.contrast}, "
+            f"saturation={self.saturation}, hue={self.hue}, erasing={self.erasing}, "
+            f"erasing_scale={self.erasing_scale}"
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_generator"] = (str(self._generator.device), self._generator.get_state())
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        device, rng_state = state.pop("_generator")
+        generator = torch.Generator(device=device)
+        generator.set_state(rng_state)
+        self.__dict__.update(state)
+        self._generator = generator
+
+
+def _check_scale(scale: Any) -> tuple[float, float]:
+    if (
+        not isinstance(scale, (tuple, list))
+        or len(scale) != 2
+        or not all(isinstance(s, numbers.Real) and not isinstance(s, bool) for s in scale)
+    ):
+        raise TypeError(f"erasing_scale must be a pair (low, high) of numbers; got {scale!r}")
+    low, high = (float(s) for s in scale)
+    if not 0 < low <= high <= 1:
+        raise RangeError(f"erasing_scale must satisfy 0 < low <= high <= 1; got {scale!r}")
+    return low, high

@@ -1,0 +1,580 @@
+"""Fine-tuning a pretrained classifier: linear probing, full fine-tuning, or LP-FT.
+
+LP-FT (Kumar et al. 2022) first trains only the new head on the frozen pretrained features
+(linear probing, LP), then the whole network starting from that head (fine-tuning, FT); starting
+FT from a trained head distorts the pretrained features less than starting from a random one.
+
+The defaults are the HERMES study's settings: 10 LP epochs then 10 FT epochs, AdamW with learning
+rate 1e-3 and weight decay 0.05, ``ReduceLROnPlateau`` (factor 0.1, patience 5), batch size 512,
+early stopping after 5 epochs without a better validation AUROC, seed 42, augmentation on.
+
+Example:
+    >>> import torch
+    >>> from hermes.models import resnet18
+    >>> x = torch.rand(16, 3, 32, 32)
+    >>> y = (x[:, 0].mean(dim=(1, 2)) > 0.5).long()
+    >>> model = resnet18(num_outputs=1, weights=None, seed=0)
+    >>> model, history = fine_tune(model, (x, y), (x, y), protocol="lp", lp_epochs=2,
+    ...                            batch_size=8, augment=False, progress=False)
+    >>> [(r.phase, r.epoch) for r in history.epochs]
+    [('lp', 1), ('lp', 2)]
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+from tqdm.auto import tqdm
+
+from hermes._validation import (
+    check_choice,
+    check_images,
+    check_labels,
+    check_model_output,
+    check_number,
+    check_positive_int,
+)
+from hermes.errors import RangeError
+from hermes.models._seeding import seeded_global_rng
+from hermes.models.augmentation import Augmentation
+from hermes.models.scores import positive_class_scores
+
+__all__ = ["EpochRecord", "History", "fine_tune"]
+
+Protocol = Literal["lp-ft", "ft", "lp"]
+PROTOCOLS: tuple[str, ...] = ("lp-ft", "ft", "lp")
+DataArg = Dataset | DataLoader | tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """What one training epoch did.
+
+    Attributes:
+        phase: ``"lp"`` (head only) or ``"ft"`` (whole network).
+        epoch: the epoch's number within its phase, from 1.
+        train_loss: mean training loss over the epoch's samples.
+        val_loss: mean validation loss after the epoch.
+        val_auroc: validation AUROC after the epoch.
+        lr: the learning rate used during the epoch.
+    """
+
+    phase: str
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_auroc: float
+    lr: float
+
+
+@dataclass
+class History:
+    """Per-epoch record of a :func:`fine_tune` run.
+
+    Attributes:
+        protocol: ``"lp-ft"``, ``"ft"`` or ``"lp"``.
+        epochs: one :class:`EpochRecord` per epoch run, in order.
+        best_index: index in ``epochs`` of the epoch whose weights were kept.
+        stopped_early: the phases that early stopping cut short.
+    """
+
+    protocol: str
+    epochs: list[EpochRecord] = field(default_factory=list)
+    best_index: int | None = None
+    stopped_early: list[str] = field(default_factory=list)
+
+    @property
+    def best(self) -> EpochRecord | None:
+        """The epoch whose weights the returned model has."""
+        return None if self.best_index is None else self.epochs[self.best_index]
+
+    @property
+    def val_auroc(self) -> list[float]:
+        """Validation AUROC per epoch."""
+        return [r.val_auroc for r in self.epochs]
+
+    @property
+    def train_loss(self) -> list[float]:
+        """Mean training loss per epoch."""
+        return [r.train_loss for r in self.epochs]
+
+
+def fine_tune(
+    model: nn.Module,
+    train_data: DataArg,
+    val_data: DataArg,
+    *,
+    protocol: Protocol = "lp-ft",
+    lp_epochs: int = 10,
+    ft_epochs: int = 10,
+    lr_lp: float = 1e-3,
+    lr_ft: float = 1e-3,
+    weight_decay: float = 0.05,
+    batch_size: int = 512,
+    augment: bool | Augmentation = True,
+    device: torch.device | str | None = None,
+    amp: bool | None = None,
+    seed: int | None = 42,
+    patience: int | None = 5,
+    lr_factor: float = 0.1,
+    lr_patience: int = 5,
+    head: str | nn.Module | None = None,
+    num_workers: int = 0,
+    progress: bool = True,
+) -> tuple[nn.Module, History]:
+    """Train a classifier by linear probing, full fine-tuning, or LP then FT.
+
+    Each phase has its own AdamW optimizer and ``ReduceLROnPlateau`` scheduler (stepped on the
+    validation AUROC) and stops early after ``patience`` epochs without a better validation
+    AUROC. The weights of the best epoch so far are restored at the end of each phase (so FT
+    starts from the best probe) and at the end (so the returned model is the best one seen).
+
+    During LP only the head's parameters train; every other module is in eval mode, so the
+    frozen backbone's BatchNorm layers use and keep their running statistics, and its weights
+    are left bit-identical.
+
+    The loss follows the model's output: one logit per sample uses BCE-with-logits (labels 0/1),
+    ``K >= 2`` logits use cross-entropy (labels ``0..K-1``). Validation AUROC ranks samples by
+    the positive-class probability (:func:`~hermes.models.positive_class_scores`); with ``K > 2``
+    it is sklearn's one-vs-rest macro AUROC.
+
+    Args:
+        model: the classifier, mapping ``(B, C, H, W)`` images in ``[0, 1]`` to logits. Moved to
+            ``device`` and trained in place.
+        train_data: a ``Dataset`` of ``(image (C, H, W) float in [0, 1], int label)``, a
+            ``DataLoader`` of ``(images, labels)`` batches (used as given), or a pair of tensors
+            ``(images (N, C, H, W), labels (N,))``.
+        val_data: validation data, same forms; must contain both classes.
+        protocol: ``"lp-ft"``, ``"lp"`` (head only) or ``"ft"`` (everything from the start).
+        lp_epochs: maximum LP epochs (used by ``"lp"`` and ``"lp-ft"``).
+        ft_epochs: maximum FT epochs (used by ``"ft"`` and ``"lp-ft"``).
+        lr_lp: AdamW learning rate for LP.
+        lr_ft: AdamW learning rate for FT.
+        weight_decay: AdamW (decoupled) weight decay.
+        batch_size: batch size when hermes builds the loaders.
+        augment: ``True`` for the study's :class:`~hermes.models.Augmentation` suite, ``False``
+            for none, or an ``Augmentation`` to use (copied and reseeded from ``seed`` when a seed
+            is given). Applied to training batches on ``device``.
+        device: where to train; ``None`` keeps the model's current device.
+        amp: mixed precision (float16 with gradient scaling on CUDA, bfloat16 on CPU); ``None``
+            turns it on for CUDA only.
+        seed: makes the run reproducible (shuffling, augmentation, any use of torch's global RNG,
+            which is forked and restored after); on CPU the same seed gives bit-identical weights.
+            ``None`` leaves randomness to the global RNG.
+        patience: epochs without a better validation AUROC before a phase stops; ``None`` never
+            stops early.
+        lr_factor: the scheduler's learning-rate multiplier.
+        lr_patience: the scheduler's patience (epochs without improvement before it cuts the
+            learning rate).
+        head: the module trained during LP: a submodule or its name; ``None`` means
+            ``model.fc`` (the :func:`~hermes.models.resnet18` head).
+        num_workers: loader worker processes when hermes builds the loaders.
+        progress: show tqdm progress bars (loss and AUROC).
+
+    Returns:
+        ``(model, history)``: the model with its best weights, in eval mode, on ``device``; and
+        the :class:`History`.
+
+    Raises:
+        TypeError, ValueError: a bad argument (the message names it), images outside ``[0, 1]``,
+            labels that do not fit the output, or validation data with a single class.
+        RuntimeError: the validation scores became NaN (training diverged).
+    """
+    config = _check_config(
+        protocol,
+        lp_epochs,
+        ft_epochs,
+        lr_lp,
+        lr_ft,
+        weight_decay,
+        batch_size,
+        seed,
+        patience,
+        lr_factor,
+        lr_patience,
+        num_workers,
+        amp,
+        progress,
+    )
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    head_module = _find_head(model, head, needed=protocol != "ft")
+    augmentation = _augmentation(augment, seed)
+    device = _device(model, device)
+    use_amp = device.type == "cuda" if amp is None else amp
+    model.to(device)
+    if augmentation is not None:
+        augmentation.to(device)
+
+    shuffle_generator = None if seed is None else torch.Generator().manual_seed(seed)
+    train_loader = _loader(train_data, "train_data", config, shuffle_generator, shuffle=True)
+    val_loader = _loader(val_data, "val_data", config, None, shuffle=False)
+
+    phases = [("lp", lp_epochs, lr_lp), ("ft", ft_epochs, lr_ft)]
+    if protocol != "lp-ft":
+        phases = [p for p in phases if p[0] == protocol]
+
+    trainer = _Trainer(model, head_module, augmentation, device, use_amp, config, progress)
+    rng = nullcontext() if seed is None else seeded_global_rng(seed, device)
+    history = History(protocol=protocol)
+    with rng, tqdm(total=sum(p[1] for p in phases), desc="fine-tune", disable=not progress) as bar:
+        try:
+            for phase, epochs, lr in phases:
+                trainer.run_phase(phase, epochs, lr, train_loader, val_loader, history, bar)
+        finally:
+            trainer.restore_flags()
+    trainer.load_best()
+    return model.eval(), history
+
+
+class _Trainer:
+    """The state of one :func:`fine_tune` run: model, best weights, settings."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        head: nn.Module | None,
+        augmentation: Augmentation | None,
+        device: torch.device,
+        amp: bool,
+        config: dict[str, Any],
+        progress: bool,
+    ) -> None:
+        self.model = model
+        self.head = head
+        self.augmentation = augmentation
+        self.device = device
+        self.amp = amp
+        self.config = config
+        self.progress = progress
+        self.flags = {p: p.requires_grad for p in model.parameters()}
+        self.best_auroc = -math.inf
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+        self.scaler = torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")
+
+    def run_phase(
+        self,
+        phase: str,
+        epochs: int,
+        lr: float,
+        train_loader: Iterable[Any],
+        val_loader: Iterable[Any],
+        history: History,
+        bar: tqdm,
+    ) -> None:
+        params = self._trainable(phase)
+        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=self.config["weight_decay"])
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer,
+            mode="max",
+            factor=self.config["lr_factor"],
+            patience=self.config["lr_patience"],
+        )
+        patience = self.config["patience"]
+        phase_best, stale = -math.inf, 0
+        for epoch in range(1, epochs + 1):
+            current_lr = float(optimizer.param_groups[0]["lr"])
+            train_loss = self._train_epoch(phase, epoch, epochs, train_loader, optimizer)
+            val_loss, val_auroc = self._validate(val_loader)
+            scheduler.step(val_auroc)
+            history.epochs.append(
+                EpochRecord(phase, epoch, train_loss, val_loss, val_auroc, current_lr)
+            )
+            if val_auroc > self.best_auroc:
+                self.best_auroc = val_auroc
+                self.best_state = {
+                    k: v.detach().clone() for k, v in self.model.state_dict().items()
+                }
+                history.best_index = len(history.epochs) - 1
+            if val_auroc > phase_best:
+                phase_best, stale = val_auroc, 0
+            else:
+                stale += 1
+            bar.update(1)
+            bar.set_postfix(phase=phase, loss=f"{train_loss:.4f}", auroc=f"{val_auroc:.4f}")
+            if patience is not None and stale >= patience and epoch < epochs:
+                history.stopped_early.append(phase)
+                bar.update(epochs - epoch)
+                break
+        self.load_best()
+
+    def _trainable(self, phase: str) -> list[nn.Parameter]:
+        if phase == "lp":
+            head_params = {id(p) for p in _need(self.head).parameters()}
+            for p in self.model.parameters():
+                p.requires_grad_(id(p) in head_params and self.flags[p])
+        else:
+            for p, flag in self.flags.items():
+                p.requires_grad_(flag)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError(f"model has no trainable parameters for phase {phase!r}")
+        return params
+
+    def _set_mode(self, phase: str) -> None:
+        if phase == "lp":
+            # The frozen backbone runs in eval mode: BatchNorm uses and keeps its running stats.
+            self.model.eval()
+            _need(self.head).train()
+        else:
+            self.model.train()
+
+    def _autocast(self) -> AbstractContextManager[Any]:
+        if not self.amp:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _train_epoch(
+        self,
+        phase: str,
+        epoch: int,
+        epochs: int,
+        loader: Iterable[Any],
+        optimizer: torch.optim.Optimizer,
+    ) -> float:
+        self._set_mode(phase)
+        total, count = 0.0, 0
+        batches = tqdm(
+            loader, desc=f"{phase} {epoch}/{epochs}", leave=False, disable=not self.progress
+        )
+        for x, y in _batches(batches, "train_data", self.device):
+            if self.augmentation is not None:
+                x = self.augmentation(x)
+            with self._autocast():
+                logits = self.model(x)
+            loss = _loss(logits.float(), y, "train_data")
+            optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(optimizer)
+            self.scaler.update()
+            total += float(loss.detach()) * x.shape[0]
+            count += x.shape[0]
+            batches.set_postfix(loss=f"{total / count:.4f}")
+        if count == 0:
+            raise ValueError("train_data is empty")
+        return total / count
+
+    @torch.no_grad()
+    def _validate(self, loader: Iterable[Any]) -> tuple[float, float]:
+        self.model.eval()
+        all_logits, all_labels = [], []
+        total = 0.0
+        for x, y in _batches(loader, "val_data", self.device):
+            with self._autocast():
+                logits = self.model(x)
+            logits = logits.float()
+            total += float(_loss(logits, y, "val_data")) * x.shape[0]
+            all_logits.append(logits.reshape(x.shape[0], -1).cpu())
+            all_labels.append(y.cpu())
+        if not all_logits:
+            raise ValueError("val_data is empty")
+        logits = torch.cat(all_logits)
+        labels = torch.cat(all_labels)
+        return total / labels.numel(), _auroc(logits, labels)
+
+    def load_best(self) -> None:
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+
+    def restore_flags(self) -> None:
+        for p, flag in self.flags.items():
+            p.requires_grad_(flag)
+
+
+def _need(head: nn.Module | None) -> nn.Module:
+    if head is None:  # _find_head guarantees a head whenever a protocol has an LP phase
+        raise RuntimeError("linear probing needs a head module")
+    return head
+
+
+def _batches(loader: Iterable[Any], name: str, device: torch.device) -> Iterator[Any]:
+    """Yield ``(images, labels)`` on ``device``, checked."""
+    for batch in loader:
+        if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+            raise TypeError(
+                f"{name} must yield (images, labels) batches; got {type(batch).__name__}"
+            )
+        x, y = batch[0], batch[1]
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name} images must be tensors; got {type(x).__name__}")
+        x = check_images(x.to(device, non_blocking=True), f"{name} images")
+        y = check_labels(torch.as_tensor(y), x.shape[0], f"{name} labels")
+        yield x, y.to(device, non_blocking=True)
+
+
+def _loss(logits: torch.Tensor, y: torch.Tensor, name: str) -> torch.Tensor:
+    k = check_model_output(logits, y.shape[0])
+    top = int(y.max()) if y.numel() else 0
+    if k == 1:
+        if top > 1:
+            raise RangeError(
+                f"{name} labels must be 0 or 1 for a model with one output logit; got label {top}"
+            )
+        return F.binary_cross_entropy_with_logits(logits.reshape(-1), y.float())
+    if top >= k:
+        raise RangeError(
+            f"{name} labels must be in 0..{k - 1} for a model with {k} output logits; got {top}"
+        )
+    return F.cross_entropy(logits, y.long())
+
+
+def _auroc(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    if not bool(torch.isfinite(logits).all()):
+        raise RuntimeError(
+            "validation logits are not finite (training diverged); lower the learning rate or "
+            "turn off amp"
+        )
+    classes = torch.unique(labels)
+    if classes.numel() < 2:
+        raise ValueError(
+            f"val_data must contain at least two classes for AUROC; got only {classes.tolist()}"
+        )
+    y = labels.numpy()
+    k = 1 if logits.ndim == 1 else logits.shape[1]
+    if k <= 2:
+        return float(roc_auc_score(y, positive_class_scores(logits).double().numpy()))
+    if classes.numel() != k:
+        raise ValueError(
+            f"val_data must contain every one of the {k} classes for a one-vs-rest AUROC; "
+            f"got {classes.tolist()}"
+        )
+    probabilities = torch.softmax(logits.double(), dim=1).numpy()
+    return float(roc_auc_score(y, probabilities, multi_class="ovr"))
+
+
+def _loader(
+    data: Any,
+    name: str,
+    config: dict[str, Any],
+    generator: torch.Generator | None,
+    shuffle: bool,
+) -> Iterable[Any]:
+    if isinstance(data, DataLoader):
+        return data
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        images, labels = data
+        if not isinstance(images, torch.Tensor) or not isinstance(labels, torch.Tensor):
+            raise TypeError(
+                f"{name} as a pair must be (images tensor, labels tensor); got "
+                f"({type(images).__name__}, {type(labels).__name__})"
+            )
+        check_images(images, f"{name} images")
+        labels = check_labels(labels, images.shape[0], f"{name} labels")
+        data = TensorDataset(images, labels)
+    if not isinstance(data, Dataset):
+        raise TypeError(
+            f"{name} must be a torch Dataset, a DataLoader or a pair (images, labels) of tensors; "
+            f"got {type(data).__name__}"
+        )
+    return DataLoader(
+        data,
+        batch_size=config["batch_size"],
+        shuffle=shuffle,
+        generator=generator if shuffle else None,
+        num_workers=config["num_workers"],
+    )
+
+
+def _find_head(model: nn.Module, head: Any, needed: bool) -> nn.Module | None:
+    if head is None:
+        found = getattr(model, "fc", None)
+        if isinstance(found, nn.Module):
+            return found
+        if needed:
+            raise ValueError(
+                f"head must name the module linear probing trains: {type(model).__name__} has no "
+                "'fc' module, so pass head='<submodule name>' or head=<module>"
+            )
+        return None
+    if isinstance(head, str):
+        try:
+            found = model.get_submodule(head)
+        except AttributeError as error:
+            raise ValueError(f"head {head!r} is not a submodule of the model") from error
+    elif isinstance(head, nn.Module):
+        if not any(m is head for m in model.modules()):
+            raise ValueError("head must be a submodule of model; got a module outside it")
+        found = head
+    else:
+        raise TypeError(
+            f"head must be a submodule name, a module or None; got {type(head).__name__}"
+        )
+    if found is model:
+        raise ValueError("head must be a part of model, not the whole model")
+    if not any(p.requires_grad for p in found.parameters()):
+        raise ValueError(f"head {head!r} has no trainable parameters")
+    return found
+
+
+def _augmentation(augment: Any, seed: int | None) -> Augmentation | None:
+    if augment is True:
+        return Augmentation(seed=seed)
+    if augment is False or augment is None:
+        return None
+    if isinstance(augment, Augmentation):
+        return augment if seed is None else copy.deepcopy(augment).manual_seed(seed)
+    raise TypeError(f"augment must be True, False or an Augmentation; got {type(augment).__name__}")
+
+
+def _device(model: nn.Module, device: Any) -> torch.device:
+    if device is not None:
+        try:
+            return torch.device(device)
+        except (RuntimeError, TypeError) as error:
+            raise ValueError(f"device must name a torch device; got {device!r}") from error
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def _check_config(
+    protocol: Any,
+    lp_epochs: Any,
+    ft_epochs: Any,
+    lr_lp: Any,
+    lr_ft: Any,
+    weight_decay: Any,
+    batch_size: Any,
+    seed: Any,
+    patience: Any,
+    lr_factor: Any,
+    lr_patience: Any,
+    num_workers: Any,
+    amp: Any,
+    progress: Any,
+) -> dict[str, Any]:
+    check_choice(protocol, "protocol", PROTOCOLS)
+    lp_min = 1 if protocol in ("lp", "lp-ft") else 0
+    ft_min = 1 if protocol in ("ft", "lp-ft") else 0
+    check_positive_int(lp_epochs, "lp_epochs", minimum=lp_min)
+    check_positive_int(ft_epochs, "ft_epochs", minimum=ft_min)
+    check_number(lr_lp, "lr_lp", low=0, low_inclusive=False)
+    check_number(lr_ft, "lr_ft", low=0, low_inclusive=False)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise TypeError(f"seed must be an int or None; got {seed!r}")
+    if patience is not None:
+        check_positive_int(patience, "patience")
+    for value, name in ((amp, "amp"), (progress, "progress")):
+        if not (isinstance(value, bool) or (name == "amp" and value is None)):
+            raise TypeError(f"{name} must be True or False; got {value!r}")
+    return {
+        "weight_decay": check_number(weight_decay, "weight_decay", low=0),
+        "batch_size": check_positive_int(batch_size, "batch_size"),
+        "patience": patience,
+        "lr_factor": check_number(
+            lr_factor, "lr_factor", low=0, high=1, low_inclusive=False, high_inclusive=False
+        ),
+        "lr_patience": check_positive_int(lr_patience, "lr_patience", minimum=0),
+        "num_workers": check_positive_int(num_workers, "num_workers", minimum=0),
+    }
