@@ -88,6 +88,10 @@ class Augmentation(nn.Module):
         self.hue = check_number(hue, "hue", low=0, high=0.5)
         self.erasing = check_number(erasing, "erasing", low=0, high=1)
         self.erasing_scale = _check_scale(erasing_scale)
+        if not (seed is None or isinstance(seed, torch.Generator)) and (
+            isinstance(seed, bool) or not isinstance(seed, int)
+        ):
+            raise TypeError(f"seed must be an int, a torch.Generator or None; got {seed!r}")
         self._generator = make_generator(seed)
 
         stages: list[nn.Module] = []
