@@ -1,11 +1,127 @@
-"""Placeholder: being written now (replaced before it is committed)."""
+"""Gaussian smoothing: blur every channel with a normalized, truncated Gaussian kernel.
 
+The kernel is kornia's (``kornia.filters.get_gaussian_kernel1d``: ``kernel_size`` taps, weights
+``exp(-d^2 / (2 sigma^2))`` normalized to sum 1) and borders are mirrored, so the result equals
+``kornia.filters.gaussian_blur2d(x, k, (sigma, sigma), border_type="reflect")`` and
+``scipy.ndimage.gaussian_filter(x, sigma, mode="mirror", radius=k // 2)`` per channel, to float
+rounding. It is applied separably as ``2 * kernel_size`` shifted multiply-adds rather than as a
+convolution: on the CPU that is about ten times faster than kornia's ``conv2d`` path and two to
+three times faster than scipy (``docs/defenses.md``).
+
+The operation is linear, so its ``"exact"`` gradient is the same blur (mirrored borders fold
+back onto the pixels they copy).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from kornia.filters import get_gaussian_kernel1d
+
+from hermes._substitute import substitute_gradient
+from hermes._validation import check_choice, check_images, check_number, check_odd_int
 from hermes.defenses._base import Defense
+from hermes.defenses._padding import mirror_pad
+
+__all__ = ["GaussianSmoothing", "gaussian_smoothing"]
+
+GRADIENTS = ("exact", "identity")
 
 
-def gaussian_smoothing(x, *args, **kwargs):
-    raise NotImplementedError
+@functools.lru_cache(maxsize=256)
+def _weights(kernel_size: int, sigma: float) -> tuple[float, ...]:
+    kernel = get_gaussian_kernel1d(kernel_size, sigma, dtype=torch.float64)
+    return tuple(kernel.reshape(-1).tolist())
+
+
+def _blur(x: torch.Tensor, kernel_size: int, sigma: float) -> torch.Tensor:
+    weights = _weights(kernel_size, sigma)
+    r = kernel_size // 2
+    h, w = x.shape[-2:]
+    padded = mirror_pad(x, r, r)
+    rows = padded[..., 0:h, :] * weights[0]
+    for i in range(1, kernel_size):
+        rows = rows.add_(padded[..., i : i + h, :], alpha=weights[i])
+    out = rows[..., 0:w] * weights[0]
+    for j in range(1, kernel_size):
+        out = out.add_(rows[..., j : j + w], alpha=weights[j])
+    # The weights sum to 1, but rounding can push a white pixel a few ulp past 1.
+    return out.clamp_(0.0, 1.0)
+
+
+def gaussian_smoothing(
+    x: torch.Tensor, kernel_size: int = 3, sigma: float = 0.8, gradient: str = "exact"
+) -> torch.Tensor:
+    """Blur each channel with a ``kernel_size x kernel_size`` Gaussian of standard deviation ``sigma``.
+
+    Args:
+        x: images in ``[0, 1]``.
+        kernel_size: taps per axis, a positive odd integer (the study used 3 and 5).
+        sigma: standard deviation in pixels, ``> 0`` (the study used 0.2 to 0.8).
+        gradient: ``"exact"`` (default, autograd through the blur) or ``"identity"`` (BPDA).
+
+    Returns:
+        The blurred images, same shape, dtype and device as ``x``, in ``[0, 1]``.
+
+    Shape:
+        - x: :math:`(B, C, H, W)`
+        - output: :math:`(B, C, H, W)`
+
+    Example:
+        >>> import torch
+        >>> x = torch.zeros(1, 1, 5, 5)
+        >>> x[0, 0, 2, 2] = 1.0
+        >>> y = gaussian_smoothing(x, kernel_size=3, sigma=0.8)
+        >>> [round(v, 4) for v in y[0, 0, 2, 1:4].tolist()]       # the kernel's middle row
+        [0.1248, 0.2725, 0.1248]
+        >>> round(y.sum().item(), 6)                                # mass is kept
+        1.0
+    """
+    check_images(x, "x")
+    k = check_odd_int(kernel_size, "kernel_size")
+    sigma = check_number(sigma, "sigma", low=0.0, low_inclusive=False)
+    check_choice(gradient, "gradient", GRADIENTS)
+    if x.numel() == 0:
+        return x.clone()
+    if gradient == "identity":
+        return substitute_gradient(x, lambda v: _blur(v, k, sigma))
+    return _blur(x, k, sigma)
 
 
 class GaussianSmoothing(Defense):
-    pass
+    """Gaussian smoothing defense; see :func:`gaussian_smoothing`.
+
+    Args:
+        kernel_size: taps per axis, a positive odd integer.
+        sigma: standard deviation in pixels, ``> 0``.
+        gradient: ``"exact"`` (default) or ``"identity"`` (BPDA).
+
+    Shape:
+        - input: :math:`(B, C, H, W)` in ``[0, 1]``
+        - output: :math:`(B, C, H, W)` in ``[0, 1]``
+
+    Example:
+        >>> import torch
+        >>> defense = GaussianSmoothing(kernel_size=3, sigma=0.8)
+        >>> defense
+        GaussianSmoothing(kernel_size=3, sigma=0.8, gradient='exact')
+        >>> x = torch.rand(2, 3, 96, 96)
+        >>> torch.equal(defense(x), gaussian_smoothing(x, 3, 0.8))
+        True
+    """
+
+    gradient_modes = GRADIENTS
+
+    def __init__(
+        self, kernel_size: int = 3, sigma: float = 0.8, gradient: str | None = None
+    ) -> None:
+        super().__init__(gradient)
+        self.kernel_size = check_odd_int(kernel_size, "kernel_size")
+        self.sigma = check_number(sigma, "sigma", low=0.0, low_inclusive=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return gaussian_smoothing(x, self.kernel_size, self.sigma, self.gradient)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, sigma={self.sigma:g}, gradient={self.gradient!r}"

@@ -1,11 +1,59 @@
-"""Placeholder: being written now (replaced before it is committed)."""
+"""The no-defense baseline: checks its input like every defense, then returns it unchanged."""
 
+from __future__ import annotations
+
+import torch
+
+from hermes._validation import check_images
 from hermes.defenses._base import Defense
 
+__all__ = ["Identity", "identity"]
 
-def identity(x, *args, **kwargs):
-    raise NotImplementedError
+
+def identity(x: torch.Tensor) -> torch.Tensor:
+    """Return ``x`` itself after checking it is a batch of images in ``[0, 1]``.
+
+    Args:
+        x: images in ``[0, 1]``.
+
+    Returns:
+        ``x`` (the same tensor object; its gradient is exactly the incoming gradient).
+
+    Shape:
+        - x: :math:`(B, C, H, W)`
+        - output: :math:`(B, C, H, W)`
+
+    Example:
+        >>> import torch
+        >>> x = torch.rand(2, 3, 8, 8)
+        >>> identity(x) is x
+        True
+        >>> identity(torch.full((1, 3, 8, 8), 2.0))
+        Traceback (most recent call last):
+        ...
+        hermes.errors.RangeError: x must have values in [0, 1]; got values in [2, 2] (hermes works in pixel space: put normalization inside the model)
+    """
+    return check_images(x, "x")
 
 
 class Identity(Defense):
-    pass
+    """No defense: the baseline row of a robustness grid; see :func:`identity`.
+
+    Unlike ``torch.nn.Identity`` it rejects input that no other defense would accept, so the
+    baseline and the defended rows of a grid fail (or pass) on the same data.
+
+    Shape:
+        - input: :math:`(B, C, H, W)` in ``[0, 1]``
+        - output: :math:`(B, C, H, W)`, the input itself
+
+    Example:
+        >>> import torch
+        >>> x = torch.rand(4, 3, 96, 96)
+        >>> Identity()(x) is x
+        True
+    """
+
+    gradient_modes = ("exact",)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return identity(x)
