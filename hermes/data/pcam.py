@@ -1,0 +1,305 @@
+"""PatchCamelyon as a lazily read, worker-safe torch ``Dataset`` with a fast batched path."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from hermes._random import GeneratorLike
+from hermes._validation import check_positive_int
+from hermes.data._checks import check_images_dataset, get_dataset, open_h5, read_labels
+from hermes.data._files import DOWNLOAD_HINT, check_split, find_split_files, resolve_path
+from hermes.data.subset import stratified_indices
+from hermes.errors import DataFileError, RangeError
+
+__all__ = ["PCam"]
+
+# Rows at most this far apart are read in one slice (the few rows between are read and dropped):
+# one large read beats many small ones, and the waste is bounded by _MAX_GAP patches per gap.
+_MAX_GAP = 16
+
+
+def _to_float(images: np.ndarray) -> torch.Tensor:
+    """``uint8 (N, 96, 96, 3)`` to float32 ``(N, 3, 96, 96)`` in ``[0, 1]`` (contiguous)."""
+    channels_first = torch.from_numpy(images).permute(0, 3, 1, 2)
+    return channels_first.to(torch.float32, memory_format=torch.contiguous_format).div_(255)
+
+
+class PCam(Dataset):
+    """The PatchCamelyon (PCam) HDF5 files of one split, as a torch ``Dataset``.
+
+    Items are ``(image, label)``: a float32 ``(3, 96, 96)`` tensor in ``[0, 1]`` and a Python
+    ``int`` (0 or 1), with ``transform`` (if any) applied to the image.
+
+    Files are found under ``root`` in the original release's layout
+    (``root/camelyonpatch_level_2_split_{split}_{x,y}.h5``) or torchvision's (``root/pcam/...``);
+    ``.h5.gz`` downloads are decompressed once, next to themselves. Or pass ``x_path`` and
+    ``y_path``. The files are checked when the dataset is built (keys, shapes, dtypes, lengths,
+    label values), and bad files raise :class:`~hermes.errors.DataFileError` naming the file.
+
+    Images are read lazily: the labels (one byte per patch) are read once, the image file is
+    opened on first use in each process (so ``DataLoader(num_workers > 0)`` is safe: every worker
+    opens its own handle, and the dataset pickles without one). :meth:`load` and
+    :meth:`iter_batches` read many patches in a few contiguous slices; a ``DataLoader`` with
+    ``batch_size`` uses the same path through ``__getitems__``.
+
+    Args:
+        root: the folder holding the files (or ``None`` with ``x_path`` and ``y_path``).
+        split: ``"train"``, ``"valid"`` (or torchvision's ``"val"``) or ``"test"``.
+        transform: a callable applied to each image tensor.
+        x_path, y_path: explicit files (``.h5`` or ``.h5.gz``), instead of ``root``.
+        limit: keep only ``limit`` patches: the first ones, or a stratified sample with
+            ``stratify=True``.
+        indices: keep only these rows of the files, in this order (instead of ``limit``).
+        stratify: with ``limit``, draw a seeded sample that keeps the class proportions.
+        seed: seed (or ``torch.Generator``) of the stratified sample.
+
+    Example:
+        >>> import tempfile
+        >>> from hermes.data import make_synthetic_pcam
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> _ = make_synthetic_pcam(tmp.name, n_train=8, n_valid=8, n_test=20, seed=0)
+        >>> test = PCam(tmp.name, "test")
+        >>> image, label = test[0]
+        >>> image.shape, image.dtype, label in (0, 1)
+        (torch.Size([3, 96, 96]), torch.float32, True)
+        >>> images, labels = test.load(slice(0, 16))
+        >>> images.shape, labels.dtype
+        (torch.Size([16, 3, 96, 96]), torch.int64)
+        >>> half = PCam(tmp.name, "test", limit=10, stratify=True, seed=0)
+        >>> len(half), int(half.labels.sum()) == round(10 * float(test.labels.float().mean()))
+        (10, True)
+        >>> tmp.cleanup()
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        split: str = "train",
+        transform: Callable[[torch.Tensor], Any] | None = None,
+        *,
+        x_path: str | os.PathLike | None = None,
+        y_path: str | os.PathLike | None = None,
+        limit: int | None = None,
+        indices: Sequence[int] | np.ndarray | torch.Tensor | None = None,
+        stratify: bool = False,
+        seed: GeneratorLike = 0,
+    ) -> None:
+        self.split = check_split(split)
+        if transform is not None and not callable(transform):
+            raise TypeError(f"transform must be callable or None; got {type(transform).__name__}")
+        self.transform = transform
+        self.x_path, self.y_path = self._locate(root, self.split, x_path, y_path)
+
+        with open_h5(self.x_path) as fx:
+            images = get_dataset(fx, "x", self.x_path)
+            n = check_images_dataset(images, self.x_path)
+            if n:
+                self._read_checked(images, np.array([0, n - 1]), self.x_path)
+        with open_h5(self.y_path) as fy:
+            file_labels = read_labels(get_dataset(fy, "y", self.y_path), self.y_path)
+        if file_labels.size != n:
+            raise DataFileError(
+                f"x and y disagree in length: '{self.x_path}' holds {n} images but "
+                f"'{self.y_path}' holds {file_labels.size} labels"
+            )
+        self.rows = self._select(file_labels, limit, indices, stratify, seed)
+        #: ``(len,)`` int64 labels of the selected patches, in item order.
+        self.labels = torch.from_numpy(file_labels[self.rows].astype(np.int64))
+        self._file: h5py.File | None = None
+        self._images: h5py.Dataset | None = None
+        self._pid: int | None = None
+
+    @staticmethod
+    def _locate(root: Any, split: str, x_path: Any, y_path: Any) -> tuple[Path, Path]:
+        if x_path is None and y_path is None:
+            if root is None:
+                raise TypeError("PCam needs root (a folder holding the files) or x_path and y_path")
+            return find_split_files(root, split)
+        if x_path is None or y_path is None:
+            missing = "x_path" if x_path is None else "y_path"
+            raise TypeError(f"x_path and y_path go together; {missing} is missing")
+        if root is not None:
+            raise TypeError("give root or x_path/y_path, not both")
+        return resolve_path(x_path, "x_path"), resolve_path(y_path, "y_path")
+
+    @staticmethod
+    def _select(
+        labels: np.ndarray, limit: Any, indices: Any, stratify: Any, seed: GeneratorLike
+    ) -> np.ndarray:
+        n = labels.size
+        if not isinstance(stratify, bool):
+            raise TypeError(f"stratify must be a bool; got {type(stratify).__name__}")
+        if indices is not None:
+            if limit is not None or stratify:
+                raise TypeError("indices cannot be combined with limit or stratify")
+            return _as_positions(indices, n, "indices", RangeError)
+        if limit is None:
+            if stratify:
+                raise TypeError("stratify=True needs limit (the size of the sample)")
+            return np.arange(n, dtype=np.int64)
+        limit = check_positive_int(limit, "limit", minimum=0)
+        if limit > n:
+            raise RangeError(f"limit must be at most the split's {n} patches; got {limit}")
+        if stratify:
+            return stratified_indices(labels, limit, seed)
+        return np.arange(limit, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return int(self.rows.size)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
+            raise TypeError(
+                f"index must be an int; got {type(index).__name__} (use load() for many patches)"
+            )
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"index {index} is out of range for a PCam dataset of {n} patches")
+        row = self.rows[index]
+        image = _to_float(self._read_checked(self._dataset(), row[None], self.x_path))[0]
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, int(self.labels[index])
+
+    def __getitems__(self, indices: Sequence[int]) -> list[tuple[Any, int]]:
+        """Many items with one batched read (``DataLoader`` calls this with a batch's indices)."""
+        images, labels = self._load(indices)
+        if self.transform is not None:
+            return [(self.transform(image), int(label)) for image, label in zip(images, labels)]
+        return [(image, int(label)) for image, label in zip(images, labels)]
+
+    def load(self, index: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Read many patches at once, in a few contiguous slices of the file.
+
+        Args:
+            index: a ``slice`` or a 1-D sequence, array or tensor of integer positions
+                (negative positions count from the end).
+
+        Returns:
+            ``(images, labels)``: float32 ``(K, 3, 96, 96)`` in ``[0, 1]`` and int64 ``(K,)``,
+            in the order asked. With a ``transform``, it is applied to each image and the
+            results are stacked.
+        """
+        images, labels = self._load(index)
+        if self.transform is not None:
+            images = (
+                torch.stack([self.transform(image) for image in images]) if len(images) else images
+            )
+        return images, labels
+
+    def iter_batches(
+        self, batch_size: int, *, drop_last: bool = False
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Iterate over the dataset in order, ``batch_size`` patches at a time (see :meth:`load`).
+
+        Example:
+            >>> import tempfile
+            >>> from hermes.data import make_synthetic_pcam
+            >>> tmp = tempfile.TemporaryDirectory()
+            >>> _ = make_synthetic_pcam(tmp.name, n_train=4, n_valid=4, n_test=10, seed=0)
+            >>> [images.shape[0] for images, _ in PCam(tmp.name, "test").iter_batches(4)]
+            [4, 4, 2]
+            >>> tmp.cleanup()
+        """
+        batch_size = check_positive_int(batch_size, "batch_size")
+        n = len(self)
+        stop = n - n % batch_size if drop_last else n
+        for start in range(0, stop, batch_size):
+            yield self.load(slice(start, min(start + batch_size, n)))
+
+    def close(self) -> None:
+        """Close this process's image file handle (it reopens on the next read)."""
+        if self._file is not None and self._pid == os.getpid():
+            self._file.close()
+        self._file = self._images = self._pid = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_file"] = state["_images"] = state["_pid"] = None
+        return state
+
+    def __repr__(self) -> str:
+        return f"PCam(split={self.split!r}, patches={len(self)}, x_path='{self.x_path}')"
+
+    def _dataset(self) -> h5py.Dataset:
+        """The image dataset, opened once per process (a forked worker opens its own)."""
+        pid = os.getpid()
+        if self._images is None or self._pid != pid:
+            # A handle inherited through fork belongs to the parent: leave it alone.
+            self._file = open_h5(self.x_path)
+            self._images = self._file["x"]
+            self._pid = pid
+        return self._images
+
+    def _load(self, index: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        positions = _as_positions(index, len(self), "index", IndexError)
+        rows = self.rows[positions]
+        images = _to_float(self._read_checked(self._dataset(), rows, self.x_path))
+        return images, self.labels[torch.from_numpy(positions)]
+
+    @staticmethod
+    def _read_checked(images: h5py.Dataset, rows: np.ndarray, path: Path) -> np.ndarray:
+        try:
+            return _read_rows(images, rows)
+        except OSError as error:
+            raise DataFileError(
+                f"'{path}': reading images failed ({error}); the file is truncated or corrupt. "
+                f"{DOWNLOAD_HINT}"
+            ) from error
+
+
+def _read_rows(images: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
+    """Read ``images[rows]`` (any order, repeats allowed) with as few slice reads as possible."""
+    out = np.empty((rows.size, *images.shape[1:]), dtype=np.uint8)
+    if rows.size == 0:
+        return out
+    ordered = rows.size == 1 or bool((np.diff(rows) > 0).all())
+    order = None if ordered else np.argsort(rows, kind="stable")
+    wanted = rows if order is None else rows[order]
+    target = out if order is None else np.empty_like(out)
+    cuts = np.flatnonzero(np.diff(wanted) > _MAX_GAP) + 1
+    for start, stop in zip(np.r_[0, cuts], np.r_[cuts, wanted.size]):
+        first, last = int(wanted[start]), int(wanted[stop - 1])
+        if last - first == stop - start - 1:  # consecutive rows, none repeated
+            images.read_direct(target, np.s_[first : last + 1], np.s_[start:stop])
+        else:
+            target[start:stop] = images[first : last + 1][wanted[start:stop] - first]
+    if order is not None:
+        out[order] = target
+    return out
+
+
+def _as_positions(index: Any, n: int, name: str, error: type[Exception]) -> np.ndarray:
+    """``index`` (slice, sequence, array or tensor of ints) as int64 positions in ``[0, n)``."""
+    if isinstance(index, slice):
+        return np.arange(*index.indices(n), dtype=np.int64)
+    if isinstance(index, torch.Tensor):
+        values = index.detach().cpu().numpy()
+    elif isinstance(index, (np.ndarray, list, tuple, range)):
+        values = np.asarray(index)
+    else:
+        raise TypeError(
+            f"{name} must be a slice or a 1-D sequence of ints; got {type(index).__name__}"
+        )
+    if values.size == 0:
+        values = values.astype(np.int64)
+    if values.ndim != 1 or values.dtype.kind not in "iu":
+        raise TypeError(
+            f"{name} must be a 1-D sequence of ints; got an array of shape {values.shape} "
+            f"and dtype {values.dtype}"
+        )
+    values = values.astype(np.int64)
+    bad = (values < -n) | (values >= n)
+    if bad.any():
+        raise error(
+            f"{name} must hold positions in [{-n}, {n}) for {n} patches; got {int(values[bad][0])}"
+        )
+    return np.where(values < 0, values + n, values)

@@ -1,0 +1,61 @@
+"""Seeded, stratified subsets of a labelled dataset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from hermes._random import GeneratorLike, make_generator
+from hermes._validation import check_positive_int
+from hermes.errors import RangeError
+
+__all__ = ["stratified_indices"]
+
+
+def stratified_indices(labels: Any, n: int, seed: GeneratorLike = 0) -> np.ndarray:
+    """Pick ``n`` positions at random so that each class keeps its share of ``labels``.
+
+    Class ``c`` with ``n_c`` of the ``N`` labels gets ``floor(n * n_c / N)`` picks; the few picks
+    left over go to the classes with the largest remainders (ties to the smaller class value).
+    Within a class the picks are uniform without replacement, drawn from a generator seeded by
+    ``seed`` (the global RNG is never used).
+
+    Args:
+        labels: ``(N,)`` integer class labels (numpy array, tensor or sequence).
+        n: how many positions to pick, ``0 <= n <= N``.
+        seed: an int seed or a ``torch.Generator`` (``None``: not reproducible).
+
+    Returns:
+        ``(n,)`` int64 array of positions into ``labels``, sorted ascending (so that reading
+        them from a file visits it in order).
+
+    Example:
+        >>> labels = [0] * 6 + [1] * 4
+        >>> picked = stratified_indices(labels, 5, seed=0)
+        >>> [labels[i] for i in picked].count(1)
+        2
+    """
+    values = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    if values.ndim != 1 or not (values.size == 0 or values.dtype.kind in "iub"):
+        raise TypeError(
+            f"labels must be a 1-D sequence of integer class labels; got an array of shape "
+            f"{values.shape} and dtype {values.dtype}"
+        )
+    n = check_positive_int(n, "n", minimum=0)
+    if n > values.size:
+        raise RangeError(f"n must be at most the number of labels ({values.size}); got {n}")
+    generator = make_generator(seed)
+    classes, counts = np.unique(values, return_counts=True)
+    exact = n * counts / max(values.size, 1)
+    quotas = np.floor(exact).astype(np.int64)
+    leftover = n - int(quotas.sum())
+    by_remainder = np.argsort(-(exact - quotas), kind="stable")
+    quotas[by_remainder[:leftover]] += 1
+    picked = []
+    for value, quota in zip(classes, quotas):
+        members = np.flatnonzero(values == value)
+        order = torch.randperm(members.size, generator=generator).numpy()
+        picked.append(members[order[:quota]])
+    return np.sort(np.concatenate(picked)) if picked else np.empty(0, dtype=np.int64)
