@@ -1,8 +1,9 @@
 """hermes: adversarial robustness of medical image classifiers, in pure PyTorch.
 
 Attacks (:mod:`hermes.attacks`), input-preprocessing defenses (:mod:`hermes.defenses`), PCam data
-(:mod:`hermes.data`), models and LP-FT training (:mod:`hermes.models`). Images are float tensors
-``(B, C, H, W)`` in ``[0, 1]``; normalization lives inside the model.
+(:mod:`hermes.data`), models and LP-FT training (:mod:`hermes.models`), and the AUROC grid
+(:func:`evaluate_robustness`). Images are float tensors ``(B, C, H, W)`` in ``[0, 1]``;
+normalization lives inside the model.
 
 Example:
     >>> import torch
@@ -16,7 +17,8 @@ Example:
 """
 
 from hermes import errors
+from hermes.evaluation import RobustnessReport, evaluate_robustness
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "errors"]
+__all__ = ["RobustnessReport", "__version__", "errors", "evaluate_robustness"]

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from hermes._validation import check_images, check_labels, check_same_batch
 from hermes.errors import RangeError
+from hermes.evaluation._cache import fingerprint_tensors
 
 __all__ = ["BatchSource"]
 
@@ -64,6 +65,14 @@ class BatchSource:
             labels = check_labels(torch.as_tensor(labels), images.shape[0], "data labels")
             _check_binary(labels)
             yield images, labels
+
+    def fingerprint(self) -> str:
+        """A short hash identifying the data: all of a tensor pair, or the number of batches and
+        the first batch of a dataset (hashing a whole PCam split would cost a full read)."""
+        if self._pair is not None:
+            return fingerprint_tensors(*self._pair)
+        first_x, first_y = next(iter(self))
+        return f"{len(self)} batches, first {fingerprint_tensors(first_x, first_y)}"
 
     def __len__(self) -> int:
         if self._pair is not None:

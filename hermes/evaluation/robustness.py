@@ -16,7 +16,7 @@ from hermes._modes import eval_mode
 from hermes._validation import check_choice, check_number, check_positive_int
 from hermes.evaluation import metrics
 from hermes.evaluation._batches import BatchSource
-from hermes.evaluation._cache import ResultCache, describe, fingerprint_module, fingerprint_tensors
+from hermes.evaluation._cache import ResultCache, describe, fingerprint_module
 from hermes.evaluation._seeding import derive_seed, seeded
 from hermes.evaluation.grid_values import MetricGrid, eps_key
 from hermes.evaluation.report import RobustnessReport
@@ -204,14 +204,10 @@ def _check_defenses(defenses: Any) -> dict[str, nn.Module]:
 
 
 def _manifest(model, source, defenses, threat_model, seed, batch_size) -> dict[str, Any]:
-    first_x, first_y = next(iter(source))
-    if source._pair is not None:
-        data = fingerprint_tensors(*source._pair)
-    else:
-        data = f"{len(source)} batches, first {fingerprint_tensors(first_x, first_y)}"
+    """What every cached unit depends on, besides its own attack and epsilon."""
     return {
         "model": fingerprint_module(model),
-        "data": data,
+        "data": source.fingerprint(),
         "defenses": {name: fingerprint_module(d) for name, d in defenses.items()},
         "threat_model": threat_model,
         "seed": seed,
