@@ -61,6 +61,31 @@ def test_learns_and_returns_the_best_weights(num_outputs, protocol):
     assert not model.training
 
 
+class RedScore(nn.Module):
+    """Ranks images by their red mean, in the direction of the sign of one weight."""
+
+    def __init__(self, w):
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor(w))
+
+    def forward(self, x):
+        return (self.w * (x[:, 0].mean(dim=(1, 2)) - 0.45))[:, None]
+
+
+def test_the_best_epoch_is_restored_not_the_last():
+    # Training on flipped labels drives w down by about lr per Adam step (3 steps per epoch):
+    # 0.05 -> 0.02 (AUROC 1) -> -0.01 (AUROC 0) -> -0.04 (AUROC 0).
+    x, y = TRAIN
+    model, history = fine_tune(
+        RedScore(0.05), (x, 1 - y), VAL, protocol="ft", ft_epochs=3, lr_ft=0.01, patience=None,
+        **FAST,
+    )  # fmt: skip
+    assert history.val_auroc == [1.0, 0.0, 0.0]
+    assert history.best_index == 0
+    assert float(model.w.detach()) == pytest.approx(0.02, abs=2e-3)
+    assert auroc(model, VAL) == 1.0
+
+
 def test_history_records_each_epoch():
     _, history = fine_tune(
         fresh_model(), TRAIN, VAL, lp_epochs=2, ft_epochs=1, lr_lp=1e-2, patience=None, **FAST
@@ -168,6 +193,28 @@ def test_early_stopping_and_the_plateau_scheduler():
     lrs = [r.lr for r in history.epochs]
     assert lrs == pytest.approx([1e-3, 1e-3, 1e-4, 1e-5, 1e-2, 1e-2, 1e-3, 1e-4])
     assert history.best_index == 0
+
+
+class LookupLogits(nn.Module):
+    """Fixed two-class logits per image, looked up by the image's (constant) value."""
+
+    def __init__(self, table):
+        super().__init__()
+        self.register_buffer("table", table)
+        self.fc = nn.Linear(1, 2)
+
+    def forward(self, x):
+        index = (x[:, 0, 0, 0] * 10).round().long()
+        return self.table[index] + 0 * self.fc(x[:, :1, 0, 0])
+
+
+def test_validation_auroc_ranks_by_probability_not_raw_logit():
+    # Ranking by the class-1 probability gives 0.25 here; by the raw class-1 logit, 0.75.
+    table = torch.tensor([[5.0, 4.0], [-3.0, 0.0], [0.0, 1.0], [2.0, 2.5]])
+    x = torch.arange(4.0).div(10).view(4, 1, 1, 1).expand(4, 3, 2, 2).contiguous()
+    y = torch.tensor([1, 0, 1, 0])
+    _, history = fine_tune(LookupLogits(table), (x, y), (x, y), protocol="lp", lp_epochs=1, **FAST)
+    assert history.val_auroc == [pytest.approx(0.25)]
 
 
 class SmallNet(nn.Module):
