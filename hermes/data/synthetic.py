@@ -9,8 +9,11 @@ irregular nuclei with pale purple cytoplasm, has at least one pixel inside the c
 Nuisances keep the task learnable but not trivially: per-patch stain colour, stain strength,
 illumination, blur and sensor noise; negatives with isolated large nuclei (also in the centre) or
 with a tumour cluster just outside the centre; positives with small clusters that only graze the
-centre; and a few percent of labels flipped. Blocks of 256 patches are drawn from their own seeds,
-so the first ``k`` patches do not depend on how many are generated.
+centre; and a few percent of labels flipped.
+
+Patches are drawn in blocks of 256, each block from its own seed derived from ``(seed, split,
+block)``: files of any size are written block by block in bounded memory, and the first
+``256 * k`` patches are the same whatever the total.
 """
 
 from __future__ import annotations
