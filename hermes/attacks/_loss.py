@@ -6,10 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hermes._seeding import draw_seed, seeded
 from hermes._validation import check_model_output
 from hermes.errors import RangeError
 
-__all__ = ["classification_loss", "loss_and_gradient"]
+__all__ = ["classification_loss", "eot_loss_and_gradient", "loss_and_gradient"]
 
 
 def classification_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -62,3 +63,30 @@ def loss_and_gradient(
         loss = classification_loss(model(leaf), y)
         (grad,) = torch.autograd.grad(loss.sum(), leaf)
     return (-grad if targeted else grad), loss.detach()
+
+
+def eot_loss_and_gradient(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    samples: int,
+    generator: torch.Generator,
+    targeted: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Expectation over Transformation: the gradient averaged over ``samples`` random draws.
+
+    Before each draw every randomised submodule of ``model`` (anything keeping its randomness in
+    a ``generator`` attribute, such as :class:`~hermes.defenses.TVM`) is seeded from
+    ``generator``, so the estimate is reproducible; the attributes are restored afterwards.
+
+    Returns:
+        ``(grad, loss)``: the mean gradient and the mean per-sample loss over the draws.
+    """
+    grad_sum, loss_sum = None, None
+    for _ in range(samples):
+        with seeded(model, draw_seed(generator)):
+            grad, loss = loss_and_gradient(model, x, y, targeted=targeted)
+        grad_sum = grad if grad_sum is None else grad_sum + grad
+        loss_sum = loss if loss_sum is None else loss_sum + loss
+    return grad_sum / samples, loss_sum / samples

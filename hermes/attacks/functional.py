@@ -12,6 +12,7 @@ from torch import nn
 
 from hermes._modes import eval_mode
 from hermes._random import GeneratorLike, make_generator
+from hermes._seeding import draw_seed, has_generators, seeded
 from hermes._validation import (
     check_choice,
     check_images,
@@ -19,7 +20,7 @@ from hermes._validation import (
     check_number,
     check_positive_int,
 )
-from hermes.attacks._loss import classification_loss, loss_and_gradient
+from hermes.attacks._loss import classification_loss, eot_loss_and_gradient, loss_and_gradient
 from hermes.attacks._projection import ascent_step, project, random_start
 
 __all__ = ["fgsm", "normalize_norm", "pgd"]
@@ -100,6 +101,7 @@ def pgd(
     restarts: int = 1,
     targeted: bool = False,
     generator: GeneratorLike = None,
+    eot_samples: int = 1,
 ) -> torch.Tensor:
     """Projected Gradient Descent (Madry et al., 2018) under an L-inf or L2 budget.
 
@@ -121,8 +123,12 @@ def pgd(
         random_start: start from a uniform random point of the eps-ball.
         restarts: number of independent runs, ``>= 1``.
         targeted: minimise the loss towards target labels ``y``.
-        generator: ``torch.Generator`` or int seed for the random starts; ``None`` seeds a
-            private generator from OS entropy. The global RNG is never used.
+        generator: ``torch.Generator`` or int seed for the random starts and the EOT draws;
+            ``None`` seeds a private generator from OS entropy. The global RNG is never used.
+        eot_samples: Expectation over Transformation: average the gradient over this many
+            draws of the model's randomness per step (for randomised defenses such as TVM in
+            ``nn.Sequential(defense, model)``). Each draw seeds the randomised submodules (those
+            with a ``generator`` attribute) from ``generator``, so runs are reproducible.
 
     Returns:
         ``(B, C, H, W)`` adversarial images in ``[0, 1]`` with ``||x_adv - x|| <= eps``.
@@ -143,23 +149,31 @@ def pgd(
     steps = check_positive_int(steps, "steps")
     restarts = check_positive_int(restarts, "restarts")
     norm = normalize_norm(norm)
+    eot_samples = check_positive_int(eot_samples, "eot_samples")
     alpha = 2.5 * eps / steps if alpha is None else check_number(alpha, "alpha", low=0.0)
     y = y.to(x.device)
     if eps == 0.0 or x.shape[0] == 0:
         return x.detach().clone()
-    rng = make_generator(generator) if random_start else None
+    randomised = has_generators(model)
+    rng = make_generator(generator) if random_start or randomised else None
+
+    def gradient(x_adv: torch.Tensor) -> torch.Tensor:
+        if not randomised:
+            return loss_and_gradient(model, x_adv, y, targeted=targeted)[0]
+        return eot_loss_and_gradient(
+            model, x_adv, y, samples=eot_samples, generator=rng, targeted=targeted
+        )[0]
 
     x = x.detach()
     with eval_mode(model):
         best, best_objective = None, None
         for _ in range(restarts):
-            x_adv = _first_iterate(x, eps, norm, rng)
+            x_adv = _first_iterate(x, eps, norm, rng if random_start else None)
             for _ in range(steps):
-                grad, _ = loss_and_gradient(model, x_adv, y, targeted=targeted)
-                x_adv = project(ascent_step(x_adv, grad, alpha, norm), x, eps, norm)
+                x_adv = project(ascent_step(x_adv, gradient(x_adv), alpha, norm), x, eps, norm)
             if restarts == 1:
                 return x_adv
-            with torch.no_grad():
+            with torch.no_grad(), seeded(model, draw_seed(rng) if randomised else 0):
                 loss = classification_loss(model(x_adv), y)
             objective = -loss if targeted else loss
             if best is None:

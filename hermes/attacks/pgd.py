@@ -28,6 +28,7 @@ class PGD(Attack):
         generator: ``torch.Generator`` (its state advances from call to call), an int seed (every
             call restarts from that seed, so repeated calls give the same result) or ``None``
             (fresh OS entropy each call). The global RNG is never touched.
+        eot_samples: gradient draws averaged per step when the model is randomised (EOT).
 
     Shape:
         - x: ``(B, C, H, W)`` in ``[0, 1]``; y: ``(B,)`` or ``(B, 1)``.
@@ -39,7 +40,7 @@ class PGD(Attack):
         >>> attack = PGD(nn.Sequential(nn.Flatten(), nn.Linear(3, 2)), eps=8 / 255, generator=0)
         >>> attack
         PGD(
-          eps=0.0313725, targeted=False, alpha=0.00784314, steps=10, norm=inf, random_start=True, restarts=1
+          eps=0.0313725, targeted=False, alpha=0.00784314, steps=10, norm=inf, random_start=True, restarts=1, eot_samples=1
           (model): Sequential(
             (0): Flatten(start_dim=1, end_dim=-1)
             (1): Linear(in_features=3, out_features=2, bias=True)
@@ -59,6 +60,7 @@ class PGD(Attack):
         *,
         targeted: bool = False,
         generator: GeneratorLike = None,
+        eot_samples: int = 1,
     ) -> None:
         super().__init__(model, eps, targeted=targeted)
         self.steps = check_positive_int(steps, "steps")
@@ -74,6 +76,7 @@ class PGD(Attack):
                 f"got {type(generator).__name__}"
             )
         self.generator = generator
+        self.eot_samples = check_positive_int(eot_samples, "eot_samples")
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.pgd(
@@ -88,10 +91,11 @@ class PGD(Attack):
             restarts=self.restarts,
             targeted=self.targeted,
             generator=self.generator,
+            eot_samples=self.eot_samples,
         )
 
     def extra_repr(self) -> str:
         return (
             f"{super().extra_repr()}, alpha={self.alpha:g}, steps={self.steps}, norm={self.norm}, "
-            f"random_start={self.random_start}, restarts={self.restarts}"
+            f"random_start={self.random_start}, restarts={self.restarts}, eot_samples={self.eot_samples}"
         )

@@ -196,6 +196,27 @@ class RobustnessReport:
             },
         )
 
+    def threat_model_gap(self, metric: str = "auroc") -> MetricGrid:
+        """Adaptive minus gray-box, per (defense, attack, epsilon), for a ``threat_model="both"``
+        report: how much a defense's gray-box score overstates its robustness."""
+        columns = self.metadata.get("columns", {})
+        adaptive = {c: v["attack"] for c, v in columns.items() if v["threat_model"] == "adaptive"}
+        if self.threat_model != "both" or not adaptive:
+            raise ValueError(
+                "threat_model_gap() needs a report made with threat_model='both'; "
+                f"this one is {self.threat_model!r}"
+            )
+        grid = self.metric(metric)
+        return MetricGrid(
+            f"{metric} gap",
+            {
+                (d, base, e): grid[d, column, e] - grid[d, base, e]
+                for column, base in adaptive.items()
+                for d in self.defenses
+                for e in self.epsilons
+            },
+        )
+
     # ---- export ------------------------------------------------------------------------------
     def to_csv(self, path: str | Path) -> Path:
         """Write the tidy records to a CSV file and return its path."""

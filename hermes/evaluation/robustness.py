@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -14,20 +12,16 @@ from tqdm.auto import tqdm
 import hermes
 from hermes._modes import eval_mode
 from hermes._validation import check_choice, check_number, check_positive_int
-from hermes.evaluation import metrics
+from hermes.evaluation._assemble import assemble_report
 from hermes.evaluation._batches import BatchSource
 from hermes.evaluation._cache import ResultCache, describe, fingerprint_module
-from hermes.evaluation._seeding import derive_seed, seeded
-from hermes.evaluation.grid_values import MetricGrid, eps_key
+from hermes.evaluation._units import BASELINE, Unit, plan_units, run_unit
+from hermes.evaluation.grid_values import eps_key
 from hermes.evaluation.report import RobustnessReport
-from hermes.models.scores import positive_class_scores
 
 __all__ = ["BASELINE", "evaluate_robustness"]
 
-BASELINE = "None"
-"""Name of the undefended row, always present in a report."""
-
-THREAT_MODELS = ("gray-box",)
+THREAT_MODELS = ("gray-box", "adaptive", "both")
 AttackFactory = Callable[[nn.Module, float], Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
 
 
@@ -49,10 +43,20 @@ def evaluate_robustness(
 ) -> RobustnessReport:
     """AUROC, accuracy and attack success rate of ``model`` over defenses x attacks x epsilons.
 
-    Gray-box threat model (the HERMES study's): each (attack, epsilon) batch is crafted once on
-    the undefended model, then scored through every defense; clean inputs are scored once per
-    defense. Scores are positive-class probabilities; AUROC comes from
-    :func:`sklearn.metrics.roc_auc_score`.
+    Threat models:
+
+    - ``"gray-box"`` (the HERMES study's): each (attack, epsilon) batch is crafted once on the
+      undefended model, then scored through every defense; clean inputs are scored once per
+      defense.
+    - ``"adaptive"``: each (defense, attack, epsilon) cell is crafted against
+      ``nn.Sequential(defense, model)``, so the attacker differentiates through the defense by
+      its ``gradient`` mode (BPDA: identity or surrogate; exact; unrolled) and averages over its
+      randomness with the attack's ``eot_samples`` (EOT); the result is scored through the same
+      defense with fresh randomness.
+    - ``"both"``: the two side by side in one report: attack columns ``"PGD"`` (gray-box) and
+      ``"PGD [adaptive]"``; :meth:`RobustnessReport.threat_model_gap` gives the difference.
+
+    Scores are positive-class probabilities; AUROC comes from :func:`sklearn.metrics.roc_auc_score`.
 
     Args:
         model: binary classifier on ``[0, 1]`` images (one logit or two logits).
@@ -64,7 +68,7 @@ def evaluate_robustness(
         epsilons: budgets in pixel units; ``0`` (clean) is always evaluated.
         defenses: name -> defense module ``(B, C, H, W) -> (B, C, H, W)``; the undefended
             baseline ``"None"`` is always added first.
-        threat_model: ``"gray-box"``.
+        threat_model: ``"gray-box"``, ``"adaptive"`` or ``"both"`` (see above).
         batch_size: batch size for tensor and ``Dataset`` data.
         device: where to compute; the model and defenses are moved there. Default: the model's.
         seed: every random choice (PGD random starts, TVM masks) gets a per-batch seed derived
@@ -114,14 +118,14 @@ def evaluate_robustness(
     else:
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
 
-    units = [(None, 0.0)] + [(a, e) for a in attacks for e in epsilons if e > 0]
+    units = plan_units(threat_model, list(attacks), epsilons, list(defenses))
     cache = None
     if cache_dir is not None:
         cache = ResultCache(
             cache_dir, _manifest(model, source, defenses, threat_model, seed, batch_size)
         )
 
-    results: dict[tuple[str | None, float], dict[str, Any]] = {}
+    results: dict[Unit, dict[str, Any]] = {}
     bar = tqdm(
         total=len(units) * len(source),
         disable=not progress,
@@ -129,33 +133,40 @@ def evaluate_robustness(
         unit="batch",
     )
     with eval_mode(model), bar:
-        for attack_name, eps in units:
-            unit = {
-                "attack": attack_name,
-                "epsilon": eps,
-                "factory": describe(attacks[attack_name]) if attack_name else None,
-            }
-            stored = cache.load(unit) if cache is not None else None
+        for unit in units:
+            factory = attacks.get(unit.attack)
+            key = unit.cache_key(describe(factory) if factory is not None else None)
+            stored = cache.load(key) if cache is not None else None
             if stored is None:
-                stored = _run_unit(
-                    model,
-                    source,
-                    defenses,
-                    attack_name,
-                    attacks.get(attack_name),
-                    eps,
-                    seed,
-                    device,
-                    bar,
+                bar.set_postfix_str(
+                    f"{unit.threat} {unit.attack or ''} eps={unit.eps:g} {unit.defense or ''}"
                 )
+                stored = run_unit(unit, model, source, defenses, factory, seed, device, bar)
                 if cache is not None:
-                    cache.save(unit, stored)
+                    cache.save(key, stored)
             else:
                 bar.update(len(source))
-            results[(attack_name, eps)] = stored
-            bar.set_postfix_str(f"{attack_name or 'clean'} eps={eps:g}")
-    return _build_report(
-        results, attacks, epsilons, defenses, threat_model, bootstrap, ci_level, seed, batch_size
+            results[unit] = stored
+    metadata = {
+        "seed": seed,
+        "batch_size": batch_size,
+        "bootstrap": bootstrap,
+        "ci_level": ci_level,
+        "attacks": {a: describe(f) for a, f in attacks.items()},
+        "defenses": {d: describe(m) for d, m in defenses.items()},
+        "hermes_version": hermes.__version__,
+        "torch_version": torch.__version__,
+    }
+    return assemble_report(
+        results,
+        threat_model=threat_model,
+        attacks=list(attacks),
+        epsilons=epsilons,
+        defenses=list(defenses),
+        bootstrap=bootstrap,
+        ci_level=ci_level,
+        seed=seed,
+        metadata=metadata,
     )
 
 
@@ -213,102 +224,3 @@ def _manifest(model, source, defenses, threat_model, seed, batch_size) -> dict[s
         "seed": seed,
         "batch_size": batch_size,
     }
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _run_unit(model, source, defenses, attack_name, factory, eps, seed, device, bar):
-    """Score one (attack, epsilon) unit (or the clean unit) through every defense."""
-    attack = factory(model, eps) if attack_name is not None else None
-    scores: dict[str, list[torch.Tensor]] = {name: [] for name in defenses}
-    defense_seconds = dict.fromkeys(defenses, 0.0)
-    attack_seconds = 0.0
-    labels = []
-    for index, (x, y) in enumerate(source):
-        x, y = x.to(device), y.to(device)
-        if attack is not None:
-            start = time.perf_counter()
-            with seeded(attack, derive_seed(seed, "attack", attack_name, eps, index)):
-                x = attack(x, y)
-            _synchronize(device)
-            attack_seconds += time.perf_counter() - start
-        with torch.no_grad():
-            for name, defense in defenses.items():
-                start = time.perf_counter()
-                with seeded(defense, derive_seed(seed, "defense", name, attack_name, eps, index)):
-                    defended = defense(x)
-                _synchronize(device)
-                defense_seconds[name] += time.perf_counter() - start
-                scores[name].append(positive_class_scores(model(defended)).float().cpu())
-        labels.append(y.cpu().long())
-        bar.update(1)
-    return {
-        "scores": {name: torch.cat(s) for name, s in scores.items()},
-        "labels": torch.cat(labels),
-        "attack_seconds": attack_seconds,
-        "defense_seconds": defense_seconds,
-    }
-
-
-def _build_report(
-    results, attacks, epsilons, defenses, threat_model, bootstrap, ci_level, seed, batch_size
-) -> RobustnessReport:
-    clean = results[(None, 0.0)]
-    labels = clean["labels"].numpy()
-    n = labels.shape[0]
-    counts = metrics.bootstrap_counts(n, bootstrap, seed) if bootstrap else None
-    values: dict[str, dict] = {"auroc": {}, "accuracy": {}, "success_rate": {}}
-    ci: dict = {}
-    scores: dict = {}
-    for d in defenses:
-        clean_scores = clean["scores"][d].numpy()
-        for a in attacks:
-            for e in epsilons:
-                unit = results[(None, 0.0) if e == 0 else (a, e)]
-                if not torch.equal(unit["labels"], clean["labels"]):
-                    raise RuntimeError(
-                        "data yielded different labels on different passes; "
-                        "use an unshuffled DataLoader"
-                    )
-                s = unit["scores"][d].numpy()
-                key = (d, a, e)
-                scores[key] = s
-                values["auroc"][key] = metrics.auroc(labels, s)
-                values["accuracy"][key] = metrics.accuracy(labels, s)
-                values["success_rate"][key] = metrics.success_rate(labels, clean_scores, s)
-                if counts is not None:
-                    ci[key] = metrics.bootstrap_interval(labels, s, counts, ci_level)
-    total_defense = {d: sum(r["defense_seconds"][d] for r in results.values()) for d in defenses}
-    timing = {
-        "defense": {d: total_defense[d] / (n * len(results)) for d in defenses},
-        "attack": {
-            a: {str(e): results[(a, e)]["attack_seconds"] / n for e in epsilons if e > 0}
-            for a in attacks
-        },
-    }
-    metadata = {
-        "seed": seed,
-        "batch_size": batch_size,
-        "bootstrap": bootstrap,
-        "ci_level": ci_level,
-        "attacks": {a: describe(f) for a, f in attacks.items()},
-        "defenses": {d: describe(m) for d, m in defenses.items()},
-        "hermes_version": hermes.__version__,
-        "torch_version": torch.__version__,
-    }
-    return RobustnessReport(
-        auroc=MetricGrid("auroc", values["auroc"]),
-        accuracy=MetricGrid("accuracy", values["accuracy"]),
-        success_rate=MetricGrid("success_rate", values["success_rate"]),
-        ci=MetricGrid("ci", ci) if counts is not None else None,
-        threat_model=threat_model,
-        n_samples=int(n),
-        n_positive=int(np.sum(labels == 1)),
-        timing=timing,
-        metadata=metadata,
-        labels=labels,
-        scores=scores,
-    )

@@ -1,4 +1,9 @@
-"""Per-batch seeds for randomised defenses and attacks, derived from one evaluation seed."""
+"""Seeds derived from one seed, and temporary seeding of modules' ``generator`` attributes.
+
+hermes modules keep their source of randomness in a ``generator`` attribute (a torch.Generator,
+an int seed, or None). The evaluation grid and EOT attacks set those attributes for a call and
+put them back after, so results depend only on the seed the user gave.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-__all__ = ["derive_seed", "seeded"]
+__all__ = ["derive_seed", "draw_seed", "has_generators", "seeded"]
 
 
 def derive_seed(seed: int, *parts: object) -> int:
@@ -31,9 +36,9 @@ def seeded(module: object, seed: int) -> Iterator[None]:
     saved = []
     subs = module.modules() if isinstance(module, nn.Module) else ()
     for index, sub in enumerate(subs):
-        value = getattr(sub, "generator", None)
-        if value is None and "generator" not in vars(sub):
+        if "generator" not in vars(sub):
             continue
+        value = sub.generator
         if value is None or isinstance(value, (int, torch.Generator)):
             saved.append((sub, value))
             sub.generator = derive_seed(seed, index)
@@ -42,3 +47,15 @@ def seeded(module: object, seed: int) -> Iterator[None]:
     finally:
         for sub, value in saved:
             sub.generator = value
+
+
+def has_generators(module: object) -> bool:
+    """Whether ``module`` (or a submodule) keeps randomness in a ``generator`` attribute."""
+    if not isinstance(module, nn.Module):
+        return False
+    return any("generator" in vars(sub) for sub in module.modules())
+
+
+def draw_seed(generator: torch.Generator) -> int:
+    """One 62-bit seed drawn from ``generator`` (for a randomised module's next call)."""
+    return int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
