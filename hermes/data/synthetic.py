@@ -28,7 +28,7 @@ import h5py
 import numpy as np
 import torch
 
-from hermes._validation import check_number, check_positive_int
+from hermes._validation import check_choice, check_number, check_positive_int
 from hermes.data._files import SPLITS, check_split, file_name
 from hermes.data._render import blur, draw_blobs, fibre_field, smooth_noise
 
@@ -44,7 +44,7 @@ SIZE = 96
 CENTRE = (32, 64)  # rows/columns [32, 64): PCam's central 32x32 region
 _PAD = 14  # canvas margin: blob windows (half-width <= _PAD) around centres in [0, 95]
 _BLOCK = 256  # patches drawn per seed; also the HDF5 write unit
-_CHUNK = 1  # patches per HDF5 chunk (random access reads decompress one patch)
+_CHUNK = 1  # patches per HDF5 chunk when compressed
 _TUMOUR_MAX = 14  # nuclei in a tumour cluster, at most
 # Stain optical densities per unit concentration (RGB): haematoxylin as in Ruifrok & Johnston;
 # eosin absorbs more blue than theirs, which gives the pinker look of PCam's scans.
@@ -374,16 +374,19 @@ def synthetic_pcam_arrays(
     return patches.x, patches.y
 
 
-def _write_split(folder: Path, split: str, n: int, seed: int, label_noise: float) -> PCamFiles:
+def _write_split(
+    folder: Path, split: str, n: int, seed: int, label_noise: float, compression: str | None
+) -> PCamFiles:
     paths = PCamFiles(folder / file_name(split, "x"), folder / file_name(split, "y"))
     partial = [p.with_name(f".{p.name}.{os.getpid()}.partial") for p in paths]
-    options = {"compression": "gzip", "compression_opts": 4, "shuffle": False}
+    # Compressed: one patch per chunk, so a random read inflates one patch. Uncompressed:
+    # h5py's default contiguous layout.
+    gz = {"compression": "gzip", "compression_opts": 4} if compression else {}
     try:
         with h5py.File(partial[0], "w") as fx, h5py.File(partial[1], "w") as fy:
-            xs = fx.create_dataset(
-                "x", (n, SIZE, SIZE, 3), np.uint8, chunks=(_CHUNK, SIZE, SIZE, 3), **options
-            )
-            ys = fy.create_dataset("y", (n, 1, 1, 1), np.uint8, chunks=(n, 1, 1, 1), **options)
+            x_chunks = (_CHUNK, SIZE, SIZE, 3) if compression else None
+            xs = fx.create_dataset("x", (n, SIZE, SIZE, 3), np.uint8, chunks=x_chunks, **gz)
+            ys = fy.create_dataset("y", (n, 1, 1, 1), np.uint8, **gz)
             for start, out in _blocks(n, seed, split, label_noise, keep_mask=False):
                 stop = start + out["x"].shape[0]
                 xs[start:stop] = out["x"].numpy()
@@ -404,12 +407,14 @@ def make_synthetic_pcam(
     seed: int = 0,
     *,
     label_noise: float = 0.03,
+    compression: str | None = "gzip",
 ) -> dict[str, PCamFiles]:
     """Write synthetic PatchCamelyon files to ``root``, in exactly the original release's format.
 
     For each split: ``camelyonpatch_level_2_split_{split}_x.h5`` (dataset ``x``, uint8
-    ``(N, 96, 96, 3)``) and ``..._y.h5`` (dataset ``y``, uint8 ``(N, 1, 1, 1)``), gzip-compressed
-    HDF5 datasets. :class:`~hermes.data.PCam` and ``torchvision.datasets.PCAM`` (with the files
+    ``(N, 96, 96, 3)``) and ``..._y.h5`` (dataset ``y``, uint8 ``(N, 1, 1, 1)``), stored as
+    gzip-compressed HDF5 datasets (one patch per chunk) or, with ``compression=None``,
+    uncompressed. :class:`~hermes.data.PCam` and ``torchvision.datasets.PCAM`` (with the files
     under ``root/pcam/``) read them like the real files. The content is synthetic; see the module
     docstring and ``docs/data.md`` for what it is and is not.
 
@@ -421,6 +426,8 @@ def make_synthetic_pcam(
         n_train, n_valid, n_test: patches per split (each ``>= 1``).
         seed: a non-negative int; the same seed always writes the same files.
         label_noise: probability that a label is flipped (``0 <= label_noise <= 0.5``).
+        compression: ``"gzip"`` or ``None``. The real release's ``.h5`` files look uncompressed
+            inside (``train_x.h5.gz`` is 6.4 GB for 7.25 GB of pixels); ``None`` mimics that.
 
     Returns:
         ``{"train": PCamFiles(x, y), "valid": ..., "test": ...}``: the paths written.
@@ -445,6 +452,10 @@ def make_synthetic_pcam(
     }
     seed = _check_seed(seed)
     label_noise = check_number(label_noise, "label_noise", low=0.0, high=0.5)
+    compression = check_choice(compression, "compression", ("gzip", None))
     folder = Path(root)
     folder.mkdir(parents=True, exist_ok=True)
-    return {split: _write_split(folder, split, n, seed, label_noise) for split, n in sizes.items()}
+    return {
+        split: _write_split(folder, split, n, seed, label_noise, compression)
+        for split, n in sizes.items()
+    }

@@ -66,6 +66,18 @@ def test_files_hold_the_in_memory_patches(tmp_path) -> None:
         np.testing.assert_array_equal(raw_y, y[:, 0, 0, 0])
 
 
+def test_uncompressed_files_hold_the_same_patches(tmp_path) -> None:
+    gz = make_synthetic_pcam(tmp_path / "gz", 2, 2, 5, seed=4)
+    plain = make_synthetic_pcam(tmp_path / "plain", 2, 2, 5, seed=4, compression=None)
+    with h5py.File(plain["test"].x, "r") as fx, h5py.File(plain["test"].y, "r") as fy:
+        assert fx["x"].compression is None and fx["x"].chunks is None  # contiguous
+        assert fy["y"].compression is None
+    for got, expected in zip(read_raw(plain["test"]), read_raw(gz["test"])):
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match="compression must be one of 'gzip', None; got 'lzf'"):
+        make_synthetic_pcam(tmp_path / "lzf", 1, 1, 1, compression="lzf")
+
+
 def test_rewriting_replaces_the_files(tmp_path) -> None:
     make_synthetic_pcam(tmp_path, 3, 3, 3, seed=0)
     files = make_synthetic_pcam(tmp_path, 3, 3, 2, seed=1)
