@@ -1,0 +1,113 @@
+"""Adaptive (BPDA/EOT) evaluation against the four defenses, next to the gray-box one."""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import partial
+
+import pytest
+import torch
+from torch import nn
+
+from hermes.attacks import PGD
+from hermes.defenses import JPEG, TVM, GaussianSmoothing, MedianSmoothing
+from hermes.evaluation import evaluate_robustness
+
+EPS = 0.05
+
+
+def patches(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """3x16x16 images with a darker centre for positives (overlapping classes)."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
+    x = 0.3 + 0.4 * torch.rand(n, 3, 16, 16, generator=g)
+    x[:, :, 4:12, 4:12] += (0.08 * torch.randn(n, generator=g) - 0.15 * y).view(-1, 1, 1, 1)
+    return x.clamp(0, 1), y
+
+
+@pytest.fixture(scope="module")
+def both_report():
+    x, y = patches(512, seed=1)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.AvgPool2d(2),
+            nn.Flatten(),
+            nn.Linear(512, 1),
+        )
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(80):
+        opt.zero_grad()
+        nn.functional.binary_cross_entropy_with_logits(model(x).view(-1), y.float()).backward()
+        opt.step()
+    defenses = {
+        "Gaussian": GaussianSmoothing(3, 0.8),
+        "Median": MedianSmoothing(3),
+        "JPEG": JPEG(50),
+        "TVM": TVM(keep_prob=0.5, lamb=0.05, steps=10),
+    }
+    return evaluate_robustness(
+        model.eval(),
+        patches(128, seed=2),
+        attacks={"PGD": partial(PGD, steps=10, eot_samples=2)},
+        epsilons=[EPS],
+        defenses=defenses,
+        threat_model="both",
+        batch_size=64,
+        progress=False,
+    )
+
+
+def test_both_report_has_gray_box_and_adaptive_columns(both_report) -> None:
+    assert both_report.attacks == ["PGD", "PGD [adaptive]"]
+    clean = both_report.auroc["JPEG", "PGD", 0.0]
+    assert both_report.auroc["JPEG", "PGD [adaptive]", 0.0] == clean
+    # With no defense, the adaptive attack is the gray-box attack.
+    assert both_report.auroc["None", "PGD [adaptive]", EPS] == both_report.auroc["None", "PGD", EPS]
+    assert "PGD [adaptive] ε=0.05" in both_report.table()
+
+
+@pytest.mark.parametrize("defense", ["Gaussian", "Median", "JPEG", "TVM"])
+def test_adaptive_pgd_is_at_least_as_strong_as_gray_box(both_report, defense) -> None:
+    gap = both_report.threat_model_gap()[defense, "PGD", EPS]
+    assert gap <= 0.0, gap
+    if defense in ("JPEG", "Median"):
+        assert gap < -0.01, gap
+
+
+def test_adaptive_attack_calls_scale_with_defenses() -> None:
+    calls = []
+
+    def counting(model, eps):
+        attack = PGD(model, eps, steps=1)
+
+        def run(x, y):
+            calls.append(type(model[0]).__name__)  # what the attack differentiates first
+            return attack(x, y)
+
+        return run
+
+    x, y = patches(40, seed=3)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 1))
+    evaluate_robustness(
+        model,
+        (x, y),
+        attacks={"A": counting},
+        epsilons=[0.01, 0.02],
+        defenses={"G": GaussianSmoothing(), "J": JPEG()},
+        threat_model="adaptive",
+        batch_size=20,
+        progress=False,
+    )
+    # 2 epsilons x 2 batches for each of the 3 defenses (the undefended baseline included)
+    assert Counter(calls) == {"Flatten": 4, "GaussianSmoothing": 4, "JPEG": 4}
+
+
+def test_gap_needs_a_both_report(both_report) -> None:
+    x, y = patches(20, seed=4)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 1))
+    gray = evaluate_robustness(model, (x, y), attacks={"PGD": PGD}, epsilons=[0.01], progress=False)
+    with pytest.raises(ValueError, match="needs a report made with threat_model='both'"):
+        gray.threat_model_gap()
