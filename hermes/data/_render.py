@@ -61,8 +61,8 @@ def draw_blobs(
 
     Each blob is an ellipse whose boundary radius is modulated by low harmonics
     (``1 + sum_k wobble_k cos((k + 2) phi + phase_k)``), with a soft edge about one pixel wide.
-    Blob ``i`` adds ``occupancy * value_i`` to patch ``patch_i`` of ``canvas``, where occupancy
-    is above 0.5 exactly inside the (wobbly) boundary.
+    Blob ``i`` raises each pixel of patch ``patch_i`` of ``canvas`` to at least
+    ``occupancy * value_i``, where occupancy is above 0.5 exactly inside the (wobbly) boundary.
 
     Args:
         canvas: ``(N, S, S)`` float tensor with ``S = 96 + 2 * pad``; pixel ``(r, c)`` of the image
