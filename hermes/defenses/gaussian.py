@@ -27,6 +27,7 @@ from hermes.defenses._padding import mirror_pad
 __all__ = ["GaussianSmoothing", "gaussian_smoothing"]
 
 GRADIENTS = ("exact", "identity")
+_CHUNK_PIXELS = 1 << 18  # values per chunk when no gradient is needed
 
 
 @functools.lru_cache(maxsize=256)
@@ -35,7 +36,8 @@ def _weights(kernel_size: int, sigma: float) -> tuple[float, ...]:
     return tuple(kernel.reshape(-1).tolist())
 
 
-def _blur(x: torch.Tensor, kernel_size: int, sigma: float) -> torch.Tensor:
+def _blur(x: torch.Tensor, kernel_size: int, sigma: float, out: torch.Tensor | None = None):
+    """Separable blur of ``x``, written into ``out`` when given (no autograd then)."""
     weights = _weights(kernel_size, sigma)
     r = kernel_size // 2
     h, w = x.shape[-2:]
@@ -43,11 +45,20 @@ def _blur(x: torch.Tensor, kernel_size: int, sigma: float) -> torch.Tensor:
     rows = padded[..., 0:h, :] * weights[0]
     for i in range(1, kernel_size):
         rows = rows.add_(padded[..., i : i + h, :], alpha=weights[i])
-    out = rows[..., 0:w] * weights[0]
+    out = torch.mul(rows[..., 0:w], weights[0], out=out)
     for j in range(1, kernel_size):
         out = out.add_(rows[..., j : j + w], alpha=weights[j])
     # The weights sum to 1, but rounding can push a white pixel a few ulp past 1.
     return out.clamp_(0.0, 1.0)
+
+
+def _blur_chunked(x: torch.Tensor, kernel_size: int, sigma: float) -> torch.Tensor:
+    """:func:`_blur` a few images at a time, so the intermediates stay in cache (no autograd)."""
+    out = torch.empty_like(x, memory_format=torch.contiguous_format)
+    per = max(1, _CHUNK_PIXELS // max(1, x[0].numel()))
+    for start in range(0, x.shape[0], per):
+        _blur(x[start : start + per].detach(), kernel_size, sigma, out=out[start : start + per])
+    return out
 
 
 def gaussian_smoothing(
@@ -85,8 +96,10 @@ def gaussian_smoothing(
     if x.numel() == 0:
         return x.clone()
     if gradient == "identity":
-        return substitute_gradient(x, lambda v: _blur(v, k, sigma))
-    return _blur(x, k, sigma)
+        return substitute_gradient(x, lambda v: _blur_chunked(v, k, sigma))
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _blur(x, k, sigma)
+    return _blur_chunked(x, k, sigma)
 
 
 class GaussianSmoothing(Defense):
