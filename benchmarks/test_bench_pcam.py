@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import h5py
 import pytest
 import torch
 import torchvision
@@ -31,12 +32,14 @@ BATCH = 256
 @pytest.fixture(scope="module")
 def roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """``{"gzip": root, "uncompressed": root}``: the same patches, under ``root/pcam/``."""
-    out = {}
-    for storage, compression in (("gzip", "gzip"), ("uncompressed", None)):
-        root = tmp_path_factory.mktemp(f"bench-pcam-{storage}")
-        make_synthetic_pcam(root / "pcam", 1, 1, N, seed=0, compression=compression)
-        out[storage] = root
-    return out
+    gzip_root = tmp_path_factory.mktemp("bench-pcam-gzip")
+    files = make_synthetic_pcam(gzip_root / "pcam", n_train=1, n_valid=1, n_test=N, seed=0)
+    plain_root = tmp_path_factory.mktemp("bench-pcam-uncompressed")
+    (plain_root / "pcam").mkdir()
+    for path, key in zip(files["test"], ("x", "y")):  # a contiguous, uncompressed copy
+        with h5py.File(path, "r") as src, h5py.File(plain_root / "pcam" / path.name, "w") as dst:
+            dst.create_dataset(key, data=src[key][()])
+    return {"gzip": gzip_root, "uncompressed": plain_root}
 
 
 def hermes_iter_batches(root: Path) -> int:

@@ -56,7 +56,8 @@ def draw_blobs(
     phase: torch.Tensor,
     value: torch.Tensor,
     half: int,
-) -> torch.Tensor:
+    occupancy_canvas: torch.Tensor | None = None,
+) -> None:
     """Draw irregular ellipses into ``canvas`` (in place, keeping the per-pixel maximum).
 
     Each blob is an ellipse whose boundary radius is modulated by low harmonics
@@ -75,9 +76,8 @@ def draw_blobs(
         wobble, phase: ``(K, 3)`` amplitudes and phases of harmonics 2, 3 and 4.
         value: ``(K, h, h)`` or ``(K, 1, 1)`` intensity inside the blob (``h = 2 * half + 1``).
         half: half the side of the square window each blob is drawn in.
-
-    Returns:
-        ``(K, h, h)`` occupancies (in ``[0, 1]``), for callers that draw masks too.
+        occupancy_canvas: optionally a second canvas like ``canvas`` that receives the
+            occupancies themselves (a soft mask of the blobs).
     """
     size = canvas.shape[-1]
     offsets = torch.arange(-half, half + 1, dtype=canvas.dtype)
@@ -98,10 +98,10 @@ def draw_blobs(
     rows = (iy + pad).view(-1, 1, 1) + offsets.long().view(1, -1, 1)
     cols = (ix + pad).view(-1, 1, 1) + offsets.long().view(1, 1, -1)
     flat = patch.view(-1, 1, 1) * (size * size) + rows * size + cols
-    canvas.view(-1).scatter_reduce_(
-        0, flat.reshape(-1), (occupancy * value).reshape(-1), reduce="amax"
-    )
-    return occupancy
+    flat = flat.reshape(-1)
+    canvas.view(-1).scatter_reduce_(0, flat, (occupancy * value).reshape(-1), reduce="amax")
+    if occupancy_canvas is not None:
+        occupancy_canvas.view(-1).scatter_reduce_(0, flat, occupancy.reshape(-1), reduce="amax")
 
 
 def blur(images: torch.Tensor, sigma: torch.Tensor, radius: int = 3) -> torch.Tensor:

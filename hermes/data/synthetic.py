@@ -214,8 +214,9 @@ def _draw(
     value: torch.Tensor,
     half: int,
     scale: float = 1.0,
-) -> torch.Tensor:
-    return draw_blobs(
+    mask: torch.Tensor | None = None,
+) -> None:
+    draw_blobs(
         canvas,
         _PAD,
         nuclei["patch"],
@@ -228,6 +229,7 @@ def _draw(
         nuclei["phase"],
         value,
         half,
+        mask,
     )
 
 
@@ -257,11 +259,14 @@ def _generate_block(n: int, label_noise: float, g: torch.Generator) -> dict[str,
     nuclei = torch.zeros(n, side, side)
     halo = torch.zeros(n, side, side)
     mask = torch.zeros(n, side, side)
-    _draw(nuclei, small, _chromatin(small["darkness"], 6, g), half=6)
-    for group in (tumour, atypical):
-        _draw(nuclei, group, _chromatin(group["darkness"], 10, g), half=10)
+    fibroblast = small["semi_major"] > 3.0
+    # Windows reach >= 1.6 px past the largest boundary, where the soft edge has faded.
+    for subset, half in ((~fibroblast, 5), (fibroblast, 7)):
+        group = {key: value[subset] for key, value in small.items()}
+        _draw(nuclei, group, _chromatin(group["darkness"], half, g), half=half)
+    for group, group_mask in ((tumour, mask), (atypical, None)):
+        _draw(nuclei, group, _chromatin(group["darkness"], 10, g), half=10, mask=group_mask)
         _draw(halo, group, torch.ones(group["patch"].numel(), 1, 1), half=_PAD, scale=1.5)
-    _draw(mask, tumour, torch.ones(tumour["patch"].numel(), 1, 1), half=10)
     nuclei, halo, tumour_mask = nuclei[crop], halo[crop], mask[crop] > 0.5
 
     # Stroma: eosin with fibres and texture, faint haematoxylin, white gaps (fat, lumen).
