@@ -5,9 +5,8 @@ builds a PIL image, which ``ToTensor`` turns back into a tensor; a ``DataLoader`
 256 of them. hermes keeps one handle per process and reads each batch of 256 as one slice.
 
 Two versions of the same patches: gzip-compressed datasets (``make_synthetic_pcam``'s default;
-inflating 2048 patches is a floor both readers pay), and uncompressed ones, as the real release's
-files appear to be (``train_x.h5.gz`` is 6.4 GB for 7.25 GB of pixels), where only the per-item
-overhead differs. Compare the rows of each group; the goal is >= 10x.
+inflating 2048 patches is a floor both readers pay) and contiguous uncompressed ones (where only
+the per-item overhead differs). Compare the rows of each group; the goal is >= 10x.
 
     pytest benchmarks/test_bench_pcam.py --benchmark-group-by=group
 """
