@@ -432,7 +432,7 @@ def make_synthetic_pcam(
         seed: a non-negative int; the same seed always writes the same files.
         label_noise: probability that a label is flipped (``0 <= label_noise <= 0.5``).
         compression: ``"gzip"`` (one patch per chunk) or ``None`` (contiguous, uncompressed:
-            faster to read, about 15% larger).
+            faster to read, about 20% larger).
 
     Returns:
         ``{"train": PCamFiles(x, y), "valid": ..., "test": ...}``: the paths written.
