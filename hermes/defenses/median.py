@@ -13,8 +13,8 @@ many times faster than sorting ``k^2``-element patches (see ``docs/defenses.md``
 
 Memory: the batch is processed ``chunk_size`` output pixels at a time (whole images, or bands of
 rows of one image when an image alone is larger), so the extra memory is bounded by
-``(k^2 + 2k + 2) * chunk_size`` elements whatever the batch size (about 13 MB for the default
-``chunk_size`` and ``k = 7`` in float32), on top of the output.
+``(k^2 + 2k + 2) * chunk_size`` elements whatever the batch size (at most about 17 MB for the
+default ``chunk_size`` and ``k = 7`` in float32), on top of the output.
 """
 
 from __future__ import annotations

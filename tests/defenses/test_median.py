@@ -26,7 +26,7 @@ def test_matches_scipy_on_histology(k: int) -> None:
     assert np.array_equal(median_smoothing(x, k).numpy(), scipy_median(x, k))
 
 
-@pytest.mark.parametrize("k", [9, 11, 15, 17])
+@pytest.mark.parametrize("k", [9, 11, 13, 15, 17])
 def test_matches_scipy_large_windows(k: int) -> None:
     # 17 exceeds the comparator-network limit and takes the kthvalue path.
     x = ihc_patches(2, size=(23, 30), dtype=torch.float64)
