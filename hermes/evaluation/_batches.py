@@ -38,6 +38,10 @@ class BatchSource:
             self._loader = None
         elif isinstance(data, DataLoader):
             self._pair, self._loader = None, data
+        elif isinstance(data, Dataset) and callable(getattr(data, "iter_batches", None)):
+            # A dataset with a batched reader (hermes.data.PCam) reads contiguous slices.
+            self._pair = None
+            self._loader = _BatchedReader(data, batch_size)
         elif isinstance(data, Dataset):
             self._pair = None
             self._loader = DataLoader(data, batch_size=batch_size, shuffle=False)
@@ -78,6 +82,19 @@ class BatchSource:
         if self._pair is not None:
             return -(-self._pair[0].shape[0] // self.batch_size)
         return len(self._loader)
+
+
+class _BatchedReader:
+    """Re-iterable view of a dataset's own ``iter_batches(batch_size)``."""
+
+    def __init__(self, dataset: Any, batch_size: int) -> None:
+        self.dataset, self.batch_size = dataset, batch_size
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return iter(self.dataset.iter_batches(self.batch_size))
+
+    def __len__(self) -> int:
+        return -(-len(self.dataset) // self.batch_size)
 
 
 def _check_binary(labels: torch.Tensor) -> None:

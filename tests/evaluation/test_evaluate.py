@@ -221,3 +221,17 @@ def test_bad_data_fails_before_any_work(classifier, data, match) -> None:
     with pytest.raises((ValueError, TypeError), match=match):
         run(model, data)
     assert model.calls == 0
+
+
+def test_pcam_batched_reader_equals_dataloader(tmp_path) -> None:
+    from hermes.data import PCam, make_synthetic_pcam
+
+    make_synthetic_pcam(tmp_path, 4, 4, 40, seed=0)
+    dataset = PCam(tmp_path, "test")
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(48, 1))
+    kwargs = dict(attacks={"FGSM": FGSM}, epsilons=[0.01], progress=False)
+    direct = evaluate_robustness(model, dataset, batch_size=16, **kwargs)
+    loader = evaluate_robustness(model, DataLoader(dataset, batch_size=16), **kwargs)
+    assert direct.auroc == loader.auroc and direct.n_samples == 40
