@@ -72,8 +72,9 @@ def _jpeg_exact(x: torch.Tensor, quality: int) -> torch.Tensor:
     Works through the batch ``_CHUNK`` images at a time so the uint8 buffers stay small.
     """
     out = torch.empty_like(x, memory_format=torch.contiguous_format)
+    work = torch.promote_types(x.dtype, torch.float32)  # round half-precision input in float32
     for start in range(0, x.shape[0], _CHUNK):
-        pixels = (x[start : start + _CHUNK].detach() * 255).round_()
+        pixels = (x[start : start + _CHUNK].detach().to(work) * 255).round_()
         pixels = pixels.to(device="cpu", dtype=torch.uint8)
         torch.stack(_codec(pixels, quality), out=pixels)
         out[start : start + _CHUNK].copy_(pixels).div_(255)
