@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["DataFileError", "HermesError", "RangeError", "ShapeError"]
+__all__ = ["DataFileError", "HermesError", "RangeError", "ShapeError", "WeightsError"]
 
 
 class HermesError(Exception):
@@ -28,3 +28,11 @@ class RangeError(HermesError, ValueError):
 
 class DataFileError(HermesError, OSError):
     """A data file is missing, truncated, or does not hold what its format promises."""
+
+
+class WeightsError(HermesError, OSError):
+    """Model weights could not be downloaded, read, or matched to the model's architecture.
+
+    Raised for a failed download of pretrained weights, a missing, truncated or unsafe weights
+    file, and a state dict whose keys or shapes do not fit the model.
+    """

@@ -142,9 +142,14 @@ class _ExactMedian(torch.autograd.Function):
         for p0, p1, h0, h1 in _chunks(b * c, h, w, ctx.chunk_size):
             rows = mirror_indices(h, h0 - r, h1 + r, x.device)
             xp = planes[p0:p1].index_select(1, rows).index_select(2, cols)
-            patches = xp.unfold(1, k, 1).unfold(2, k, 1)  # (n, h1 - h0, w, k, k), a view
-            hit = patches == medians[p0:p1, h0:h1, :, None, None]
-            first = hit.reshape(*hit.shape[:3], k * k).to(torch.uint8).argmax(dim=-1)
+            median = medians[p0:p1, h0:h1]
+            # Window offset of the first (row-major) entry equal to the median: scan offsets
+            # from last to first, so the first one found overwrites the others.
+            first = torch.empty(median.shape, dtype=torch.int64, device=x.device)
+            for offset in reversed(range(k * k)):
+                di, dj = divmod(offset, k)
+                hit = xp[:, di : di + h1 - h0, dj : dj + w] == median
+                first.masked_fill_(hit, offset)
             src_row = rows[torch.arange(h1 - h0, device=x.device)[:, None] + first // k]
             src_col = cols[torch.arange(w, device=x.device) + first % k]
             index = (src_row * w + src_col).reshape(p1 - p0, -1)

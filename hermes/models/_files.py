@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from hermes.models.errors import WeightsError
+from hermes.errors import WeightsError
 
 __all__ = ["CHECKPOINT_FORMAT_KEY", "CHECKPOINT_VERSION", "is_checkpoint", "load_file"]
 
