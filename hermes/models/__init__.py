@@ -8,9 +8,9 @@ Example:
     torch.Size([3])
 """
 
+from hermes.errors import WeightsError
 from hermes.models.augmentation import Augmentation
 from hermes.models.checkpoint import Checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
-from hermes.errors import WeightsError
 from hermes.models.normalize import IMAGENET_MEAN, IMAGENET_STD, Normalize, normalize
 from hermes.models.resnet import ResNet18, resnet18
 from hermes.models.scores import positive_class_scores

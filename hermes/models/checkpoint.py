@@ -41,8 +41,8 @@ import torchvision
 from torch import nn
 
 import hermes
-from hermes.models._files import CHECKPOINT_FORMAT_KEY, CHECKPOINT_VERSION, is_checkpoint, load_file
 from hermes.errors import WeightsError
+from hermes.models._files import CHECKPOINT_FORMAT_KEY, CHECKPOINT_VERSION, is_checkpoint, load_file
 from hermes.models.resnet import ResNet18
 
 __all__ = ["Checkpoint", "load_checkpoint", "read_checkpoint", "save_checkpoint"]

@@ -27,8 +27,8 @@ from torchvision.models import ResNet, ResNet18_Weights
 from torchvision.models.resnet import BasicBlock
 
 from hermes._validation import check_positive_int
-from hermes.models._files import CHECKPOINT_FORMAT_KEY, is_checkpoint, load_file
 from hermes.errors import WeightsError
+from hermes.models._files import CHECKPOINT_FORMAT_KEY, is_checkpoint, load_file
 from hermes.models.normalize import IMAGENET_MEAN, IMAGENET_STD, Normalize
 
 __all__ = ["ResNet18", "resnet18"]
