@@ -139,17 +139,19 @@ class _ExactMedian(torch.autograd.Function):
         grads = grad_out.reshape(b * c, h, w)
         grad_x = torch.zeros(b * c, h * w, dtype=grad_out.dtype, device=grad_out.device)
         cols = mirror_indices(w, -r, w + r, x.device)
+        index_dtype = torch.int16 if k * k <= torch.iinfo(torch.int16).max else torch.int64
         for p0, p1, h0, h1 in _chunks(b * c, h, w, ctx.chunk_size):
             rows = mirror_indices(h, h0 - r, h1 + r, x.device)
             xp = planes[p0:p1].index_select(1, rows).index_select(2, cols)
             median = medians[p0:p1, h0:h1]
             # Window offset of the first (row-major) entry equal to the median: scan offsets
             # from last to first, so the first one found overwrites the others.
-            first = torch.empty(median.shape, dtype=torch.int64, device=x.device)
+            first = torch.empty(median.shape, dtype=index_dtype, device=x.device)
             for offset in reversed(range(k * k)):
                 di, dj = divmod(offset, k)
                 hit = xp[:, di : di + h1 - h0, dj : dj + w] == median
                 first.masked_fill_(hit, offset)
+            first = first.long()
             src_row = rows[torch.arange(h1 - h0, device=x.device)[:, None] + first // k]
             src_col = cols[torch.arange(w, device=x.device) + first % k]
             index = (src_row * w + src_col).reshape(p1 - p0, -1)
