@@ -35,7 +35,7 @@ BATCHES = [64, 512]
 
 
 def rounds(batch: int) -> int:
-    return 5 if batch <= 64 else 2
+    return 7 if batch <= 64 else 3
 
 
 @functools.cache
