@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 from torch import nn
 
@@ -10,7 +12,7 @@ from hermes._validation import check_number
 __all__ = ["Attack"]
 
 
-class Attack(nn.Module):
+class Attack(nn.Module, ABC):
     """Base class of attacks: ``attack(x, y) -> x_adv``.
 
     An attack holds its target ``model`` and its hyperparameters (checked when it is built) and
@@ -34,8 +36,9 @@ class Attack(nn.Module):
             raise TypeError(f"targeted must be a bool; got {type(targeted).__name__}")
         self.targeted = targeted
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # pragma: no cover
-        raise NotImplementedError(f"{type(self).__name__} must implement forward(x, y)")
+    @abstractmethod
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Return adversarial images ``(B, C, H, W)`` in ``[0, 1]`` for images ``x``, labels ``y``."""
 
     def extra_repr(self) -> str:
         return f"eps={self.eps:g}, targeted={self.targeted}"
