@@ -39,9 +39,9 @@ def build_rows() -> dict[str, dict[str, nn.Module]]:
         },
         "JPEG": {"q=90": JPEG(90), "q=50": JPEG(50), "q=10": JPEG(10)},
         "TVM": {
+            "keep 0.3, lamb=0.03": TVM(keep_prob=0.3, lamb=0.03, generator=0),
             "keep 0.3, lamb=0.1": TVM(keep_prob=0.3, lamb=0.1, generator=0),
             "keep 0.3, lamb=0.5": TVM(keep_prob=0.3, lamb=0.5, generator=0),
-            "keep 0.3, lamb=1.0": TVM(keep_prob=0.3, lamb=1.0, generator=0),
         },
     }
 
@@ -55,7 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--top", type=int, default=120, help="crop row in the 512x512 slide")
     parser.add_argument("--left", type=int, default=300, help="crop column in the slide")
     parser.add_argument("--amplify", type=float, default=4.0, help="gain of the change panels")
-    parser.add_argument("--dpi", type=int, default=110)
+    parser.add_argument("--dpi", type=int, default=90)
     return parser.parse_args(argv)
 
 
