@@ -48,7 +48,7 @@ from hermes.errors import RangeError, ShapeError
 
 __all__ = ["TVM", "tv_objective", "tvm"]
 
-DEFAULT_STEPS = 20
+DEFAULT_STEPS = 16
 _NORMS = (1, 2)
 _RELAXATION = 1.5  # over-relaxation of both primal and dual updates (1 = plain Chambolle-Pock)
 _STEP_SCALE = 0.2  # dual radius R = sqrt(8) * 0.2 * std(plane) * sqrt(pixels / dual entries)
@@ -181,12 +181,12 @@ def tv_objective(
 
 # --- the solver --------------------------------------------------------------------------------
 #
-# Scaled variables: r = z - x (the primal), w = y / sigma (the dual of the row and column
-# differences, radius R = lamb / sigma per group). With tau * sigma = 1/8 one iteration reads
-#   g  = D^T w                       u  = r - g / 8
-#   r~ = u - min(1, tau / ||m u||) m u                  (prox of the data term)
-#   w~ = P_R(w + D(2 r~ - r + x))                       (prox of the conjugate of the TV term)
-#   r, w <- r + rho (r~ - r), w + rho (w~ - w)
+# Scaled dual: w = y / sigma (the dual of the row and column differences, radius R = lamb / sigma
+# per group). With tau * sigma = 1/8 one iteration reads
+#   u  = z - D^T w / 8
+#   z~ = u - min(1, tau / ||m (u - x)||) m (u - x)       (prox of the data term)
+#   w~ = P_R(w + D(2 z~ - z))                            (prox of the conjugate of the TV term)
+#   z, w <- z + rho (z~ - z), w + rho (w~ - w)
 
 
 def _step_sizes(x: torch.Tensor, lamb: float, norm: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -226,32 +226,36 @@ def _solve_unrolled(
     """The solver in out-of-place operations, so autograd can differentiate through it."""
     tau, radius = _step_sizes(x, lamb, norm)
     rho = _RELAXATION
-    r = torch.zeros_like(x)
+    z = x
     w_rows, w_cols = _project(_diff_rows(x), _diff_cols(x), radius, norm)
     for _ in range(steps):
         g = F.pad(w_rows, (0, 0, 1, 0)) - F.pad(w_rows, (0, 0, 0, 1))
         g = g + F.pad(w_cols, (1, 0)) - F.pad(w_cols, (0, 1))
-        u = r - g / 8
-        mu = mask * u
-        shrink = tau / torch.linalg.vector_norm(mu, dim=(-2, -1), keepdim=True).maximum(tau)
-        r_new = u - shrink * mu
-        z_bar = 2 * r_new - r + x
+        u = z - g / 8
+        kept = mask * (u - x)
+        shrink = tau / torch.linalg.vector_norm(kept, dim=(-2, -1), keepdim=True).maximum(tau)
+        z_new = u - shrink * kept
+        z_bar = 2 * z_new - z
         t_rows, t_cols = _project(
             w_rows + _diff_rows(z_bar), w_cols + _diff_cols(z_bar), radius, norm
         )
-        r = torch.lerp(r, r_new, rho)
+        z = torch.lerp(z, z_new, rho)
         w_rows, w_cols = torch.lerp(w_rows, t_rows, rho), torch.lerp(w_cols, t_cols, rho)
-    return (x + r).clamp(0, 1)
+    return z.clamp(0, 1)
 
 
 def _solve_block(
-    x: torch.Tensor, mask: torch.Tensor, lamb: float, norm: int, steps: int, out: torch.Tensor
+    x: torch.Tensor, mask: torch.Tensor, lamb: float, norm: int, steps: int, z: torch.Tensor
 ) -> None:
-    """The same iterations as :func:`_solve_unrolled` on planes ``(n, h, w)``, in place."""
+    """The iterations of :func:`_solve_unrolled` on planes ``(n, h, w)``, in place, into ``z``.
+
+    Nine arrays of the block's size are live; each line of the loop is one pass over one of them.
+    """
     n, h, w = x.shape
     tau, radius = _step_sizes(x, lamb, norm)
     rho = _RELAXATION
-    r = torch.zeros_like(x)
+    z.copy_(x)
+    neg_kept_x = torch.mul(mask, x).neg_()
     w_rows_pad = x.new_zeros(n, h + 1, w)  # zero first and last rows: D^T w by two slices
     w_cols_pad = x.new_zeros(n, h, w + 1)
     w_rows, w_cols = w_rows_pad[:, 1:-1], w_cols_pad[:, :, 1:-1]
@@ -263,18 +267,18 @@ def _solve_block(
     for _ in range(steps):
         torch.sub(w_rows_pad[:, :-1], w_rows_pad[:, 1:], out=a)  # a = D^T w
         a.add_(w_cols_pad[:, :, :-1]).sub_(w_cols_pad[:, :, 1:])
-        torch.add(r, a, alpha=-0.125, out=b)  # b = u
-        torch.mul(mask, b, out=a)  # a = m u
+        torch.add(z, a, alpha=-0.125, out=b)  # b = u
+        torch.addcmul(neg_kept_x, mask, b, out=a)  # a = m (u - x)
         norms = torch.linalg.vector_norm(a, dim=(-2, -1), keepdim=True)
-        b.addcmul_(a, tau / norms.maximum(tau), value=-1.0)  # b = r~
-        torch.lerp(r, b, 2.0, out=a).add_(x)  # a = z_bar
+        b.addcmul_(a, tau / norms.maximum(tau), value=-1.0)  # b = z~
+        torch.lerp(z, b, 2.0, out=a)  # a = z_bar
         torch.sub(a[:, 1:], a[:, :-1], out=t_rows).add_(w_rows)
         torch.sub(a[:, :, 1:], a[:, :, :-1], out=t_cols).add_(w_cols)
         _project_(t_rows, t_cols, radius, norm)
         w_rows.lerp_(t_rows, rho)
         w_cols.lerp_(t_cols, rho)
-        r.lerp_(b, rho)
-    torch.add(x, r, out=out).clamp_(0, 1)
+        z.lerp_(b, rho)
+    z.clamp_(0, 1)
 
 
 def _solve(x: torch.Tensor, mask: torch.Tensor, lamb: float, norm: int, steps: int) -> torch.Tensor:
@@ -312,9 +316,11 @@ def tvm(
     Keeps each pixel with probability ``keep_prob`` and minimizes, per image and channel,
     ``sqrt(sum(mask * (z - x)^2)) + lamb * (sum_i ||z[i+1, :] - z[i, :]||_p
     + sum_j ||z[:, j+1] - z[:, j]||_p)`` (see :func:`tv_objective`) by ``steps`` iterations of a
-    relaxed primal-dual method started at ``z = x`` (``steps=0`` returns ``x``). The default 20
-    steps reach a lower objective than the study's procedure (scipy L-BFGS-B, 10 iterations, per
-    image and channel) on histology patches.
+    relaxed primal-dual method started at ``z = x`` (``steps=0`` returns ``x``). The default 16
+    steps reach an objective no higher than the study's procedure (scipy L-BFGS-B, 10 iterations,
+    per image and channel) on 99-100% of histology planes, without smoothing much beyond it;
+    low-contrast planes (sky, dark background) can need 25 for the same guarantee. More steps
+    converge to the exact minimizer, which for ``lamb=0.5`` is close to a flat image.
 
     Args:
         x: images in ``[0, 1]``.
@@ -400,7 +406,7 @@ class TVM(Defense):
         >>> import torch
         >>> defense = TVM(keep_prob=0.3, generator=0)
         >>> defense
-        TVM(keep_prob=0.3, lamb=0.5, norm=2, steps=20, gradient='identity')
+        TVM(keep_prob=0.3, lamb=0.5, norm=2, steps=16, gradient='identity')
         >>> x = torch.rand(4, 3, 96, 96)
         >>> torch.equal(defense(x), defense(x))
         True
