@@ -155,6 +155,14 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(
     assert resumed.success_rate == uninterrupted.success_rate
 
 
+def test_cache_fingerprints_models_with_scalar_buffers(test_set, tmp_path) -> None:
+    # BatchNorm's num_batches_tracked is a 0-d int64 buffer.
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.LazyLinear(1))
+    model(test_set[0][:2])
+    first = run(model.eval(), test_set, cache_dir=tmp_path)
+    assert run(model, test_set, cache_dir=tmp_path).auroc == first.auroc
+
+
 def test_changed_arguments_are_detected_in_the_cache(classifier, test_set, tmp_path) -> None:
     run(classifier, test_set, cache_dir=tmp_path)
     with pytest.raises(ValueError, match="changed: seed"):
