@@ -7,7 +7,9 @@ with the same Bernoulli(0.3) keep-masks (lamb 0.5, p = 2):
 - ``hermes-1-thread``: the same with ``torch.set_num_threads(1)`` during the call;
 - ``scipy-lbfgsb-loop``: for every image and channel, ``scipy.optimize.minimize`` (L-BFGS-B,
   ``maxiter=10``, from ``z = x``, analytic gradient), then clipped to [0, 1]: ART's
-  ``TotalVarMin`` procedure with its gradient corrected and applied per channel plane.
+  ``TotalVarMin`` procedure with its gradient corrected and applied per channel plane. BLAS is
+  held to one thread during the loop (``threadpoolctl``): its vectors are too small to gain from
+  threads, and with two threads on this machine the loop ran about 4x slower.
 
 Speed alone says nothing if the cheaper solver stops early, so every hermes entry also records
 the objective it reaches next to scipy's (``extra_info``: the mean objective of each, and the
@@ -15,7 +17,7 @@ fraction of image-channel planes where hermes' is no higher) and fails below 95%
 
     pytest benchmarks/test_bench_tvm.py --benchmark-group-by=group --benchmark-columns=min,median
 
-(``OMP_NUM_THREADS=1`` makes both hermes entries single-threaded, like scipy.) With
+(``OMP_NUM_THREADS=1`` makes both hermes entries single-threaded, like the scipy loop.) With
 ``--benchmark-disable`` each case runs once on 4 images, as a quick check that the file works.
 """
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
 
 from hermes.defenses.functional import tvm
 from hermes.defenses.tvm import tv_objective
@@ -47,7 +50,8 @@ def problem(batch: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def scipy_loop(x: torch.Tensor, mask: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    return lbfgsb_tvm(x.double().numpy(), mask.double().numpy(), LAMB, NORM, maxiter=10)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return lbfgsb_tvm(x.double().numpy(), mask.double().numpy(), LAMB, NORM, maxiter=10)
 
 
 def scipy_objectives(batch: int, x: torch.Tensor, mask: torch.Tensor) -> np.ndarray:

@@ -20,7 +20,8 @@ proximal steps, on every plane of the batch at once:
   ``[-lamb, lamb]`` for ``p = 1``);
 - steps: ``tau * sigma = 1/8`` (the squared norm of the difference operator is below 8), with
   ``tau`` set per plane from the plane's standard deviation (how far the solution can move);
-- start: ``z = x`` and the dual of the total variation at ``x``, so few steps stay close to ``x``.
+- start: ``z = x``, the dual variables at the projection of ``x``'s differences (one dual step
+  from zero), so few steps stay close to ``x``.
 
 On the CPU, planes are solved in blocks of about 1 MiB per array with preallocated buffers (the
 iteration is a chain of memory-bound elementwise passes; blocks that fit the cache run about
