@@ -60,7 +60,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--weights", default="imagenet", help='"imagenet", "none" or a weights file'
     )
-    parser.add_argument("--tvm-steps", type=int, default=10)
+    parser.add_argument(
+        "--tvm-steps",
+        type=int,
+        default=None,
+        help="TVM solver steps (default: TVM's, which matches the study's objective)",
+    )
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for CIs")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--seed", type=int, default=42)
