@@ -9,7 +9,7 @@ from hermes.defenses.gaussian import GaussianSmoothing
 from hermes.defenses.identity import Identity
 from hermes.defenses.jpeg import JPEG
 from hermes.defenses.median import MedianSmoothing, SpatialSmoothing
-from hermes.defenses.tvm import TVM
+from hermes.defenses.tvm import TVM, tv_objective
 
 __all__ = [
     "GRADIENT_MODES",
@@ -20,4 +20,5 @@ __all__ = [
     "Identity",
     "MedianSmoothing",
     "SpatialSmoothing",
+    "tv_objective",
 ]
