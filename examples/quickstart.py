@@ -1,6 +1,6 @@
 """hermes quickstart: train a ResNet-18 on synthetic PCam, attack it, defend it, report AUROC.
 
-With no arguments (about 3-4 minutes on 2 CPU cores, no downloads):
+With no arguments (about 1 minute on an idle 2-core CPU, no downloads):
 
 1. writes a small synthetic PatchCamelyon set (H&E-like 96x96 patches; synthetic, not real data),
 2. fine-tunes a ResNet-18 with linear probing then fine-tuning (LP-FT), augmentation on,
