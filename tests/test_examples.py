@@ -143,3 +143,8 @@ def test_reproduce_study_fast(tmp_path, capsys) -> None:
     assert "# Table 1" in tables and "# Table 2" in tables
     for name in ("curves-augmented.png", "augmentation-heatmap-PGD.png", "report-augmented.json"):
         assert (tmp_path / name).stat().st_size > 0, name
+
+
+def test_defense_gallery_renders(tmp_path) -> None:
+    path = load("defense_gallery").main(["--output", str(tmp_path / "gallery.png"), "--dpi", "40"])
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
