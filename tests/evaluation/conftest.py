@@ -19,17 +19,16 @@ def binary_data(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x.clamp(0, 1), y
 
 
-@pytest.fixture(scope="package")
-def classifier() -> nn.Module:
-    x, y = binary_data(512, seed=1)
+def train_small_cnn(x: torch.Tensor, y: torch.Tensor, seed: int = 0) -> nn.Module:
+    """A one-logit conv net trained with full-batch Adam on ``(x, y)``; eval mode, no grads."""
     with torch.random.fork_rng():
-        torch.manual_seed(0)
+        torch.manual_seed(seed)
         model = nn.Sequential(
-            nn.Conv2d(3, 8, 3, padding=1),
+            nn.Conv2d(x.shape[1], 8, 3, padding=1),
             nn.ReLU(),
             nn.AvgPool2d(2),
             nn.Flatten(),
-            nn.Linear(128, 1),
+            nn.Linear(8 * (x.shape[2] // 2) * (x.shape[3] // 2), 1),
         )
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(80):
@@ -38,6 +37,11 @@ def classifier() -> nn.Module:
         opt.step()
     model.zero_grad(set_to_none=True)
     return model.eval()
+
+
+@pytest.fixture(scope="package")
+def classifier() -> nn.Module:
+    return train_small_cnn(*binary_data(512, seed=1))
 
 
 @pytest.fixture(scope="package")

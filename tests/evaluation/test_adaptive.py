@@ -12,6 +12,7 @@ from torch import nn
 from hermes.attacks import PGD
 from hermes.defenses import JPEG, TVM, GaussianSmoothing, MedianSmoothing
 from hermes.evaluation import evaluate_robustness
+from tests.evaluation.conftest import train_small_cnn
 
 EPS = 0.05
 
@@ -27,21 +28,7 @@ def patches(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def both_report():
-    x, y = patches(512, seed=1)
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = nn.Sequential(
-            nn.Conv2d(3, 8, 3, padding=1),
-            nn.ReLU(),
-            nn.AvgPool2d(2),
-            nn.Flatten(),
-            nn.Linear(512, 1),
-        )
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(80):
-        opt.zero_grad()
-        nn.functional.binary_cross_entropy_with_logits(model(x).view(-1), y.float()).backward()
-        opt.step()
+    model = train_small_cnn(*patches(512, seed=1))
     defenses = {
         "Gaussian": GaussianSmoothing(3, 0.8),
         "Median": MedianSmoothing(3),
