@@ -1,47 +1,14 @@
-"""The attacker's loss, chosen from the model's output shape, and its input gradient."""
+"""The attacker's input gradient (plain and EOT) of the loss chosen from the model's output."""
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from hermes._losses import classification_loss
 from hermes._seeding import draw_seed, seeded
-from hermes._validation import check_model_output
-from hermes.errors import RangeError
 
-__all__ = ["classification_loss", "eot_loss_and_gradient", "loss_and_gradient"]
-
-
-def classification_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-sample loss of a classifier's logits against labels.
-
-    One logit per sample (shape ``(B,)`` or ``(B, 1)``) is read as a binary classifier and scored
-    with BCE-with-logits on the positive class; ``K >= 2`` logits use cross-entropy.
-
-    Args:
-        logits: ``(B,)``, ``(B, 1)`` or ``(B, K)``.
-        y: ``(B,)`` class indices (``0``/``1`` for one logit, ``0..K-1`` otherwise).
-
-    Returns:
-        ``(B,)`` loss per sample.
-
-    Example:
-        >>> import torch
-        >>> classification_loss(torch.tensor([0.0, 0.0]), torch.tensor([0, 1]))
-        tensor([0.6931, 0.6931])
-    """
-    k = check_model_output(logits, y.shape[0])
-    if y.numel() and int(y.max()) >= max(k, 2):
-        raise RangeError(
-            f"y must hold class indices below {max(k, 2)} for a model with {k} output logit(s); "
-            f"got label {int(y.max())}"
-        )
-    if k == 1:
-        return F.binary_cross_entropy_with_logits(
-            logits.reshape(-1), y.to(logits.dtype), reduction="none"
-        )
-    return F.cross_entropy(logits, y.long(), reduction="none")
+__all__ = ["eot_loss_and_gradient", "loss_and_gradient"]
 
 
 def loss_and_gradient(

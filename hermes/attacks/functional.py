@@ -10,6 +10,7 @@ import math
 import torch
 from torch import nn
 
+from hermes._losses import classification_loss
 from hermes._modes import eval_mode
 from hermes._random import GeneratorLike, make_generator
 from hermes._seeding import draw_seed, has_generators, seeded
@@ -20,7 +21,7 @@ from hermes._validation import (
     check_number,
     check_positive_int,
 )
-from hermes.attacks._loss import classification_loss, eot_loss_and_gradient, loss_and_gradient
+from hermes.attacks._loss import eot_loss_and_gradient, loss_and_gradient
 from hermes.attacks._projection import ascent_step, project, random_start
 
 __all__ = ["fgsm", "normalize_norm", "pgd"]

@@ -30,21 +30,19 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm.auto import tqdm
 
+from hermes._losses import classification_loss
 from hermes._validation import (
     check_choice,
     check_images,
     check_labels,
-    check_model_output,
     check_number,
     check_positive_int,
 )
-from hermes.errors import RangeError
 from hermes.models._seeding import seeded_global_rng
 from hermes.models.augmentation import Augmentation
 from hermes.models.scores import positive_class_scores
@@ -414,19 +412,7 @@ def _batches(loader: Iterable[Any], name: str, device: torch.device) -> Iterator
 
 
 def _loss(logits: torch.Tensor, y: torch.Tensor, name: str) -> torch.Tensor:
-    k = check_model_output(logits, y.shape[0])
-    top = int(y.max()) if y.numel() else 0
-    if k == 1:
-        if top > 1:
-            raise RangeError(
-                f"{name} labels must be 0 or 1 for a model with one output logit; got label {top}"
-            )
-        return F.binary_cross_entropy_with_logits(logits.reshape(-1), y.float())
-    if top >= k:
-        raise RangeError(
-            f"{name} labels must be in 0..{k - 1} for a model with {k} output logits; got {top}"
-        )
-    return F.cross_entropy(logits, y.long())
+    return classification_loss(logits, y, f"{name} labels").mean()
 
 
 def _auroc(logits: torch.Tensor, labels: torch.Tensor) -> float:

@@ -47,7 +47,7 @@ def test_bad_images(tiny_cnn, x, error, match) -> None:
         (torch.tensor([[0, 1]]), ShapeError, r"y must have shape \(B,\) or \(B, 1\)"),
         (torch.tensor([0.5, 1.0]), TypeError, "y must hold class indices"),
         (torch.tensor([-1, 0]), RangeError, "non-negative"),
-        (torch.tensor([0, 2]), RangeError, "below 2"),
+        (torch.tensor([0, 2]), RangeError, r"y must be in 0\.\.1 for a model with 2 output logits"),
         ([0, 1], TypeError, "y must be a tensor"),
     ],
 )

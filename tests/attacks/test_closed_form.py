@@ -81,7 +81,7 @@ def test_linf_pgd_on_linear_model_reaches_the_corner() -> None:
 
 
 def test_restarts_keep_the_highest_loss_per_sample() -> None:
-    from hermes.attacks._loss import classification_loss
+    from hermes._losses import classification_loss
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.Tanh(), nn.Linear(8, 3)).double()
