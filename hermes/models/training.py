@@ -22,89 +22,35 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from hermes._losses import classification_loss
-from hermes._validation import (
-    check_choice,
-    check_images,
-    check_labels,
-    check_number,
-    check_positive_int,
-)
 from hermes.models._seeding import seeded_global_rng
+from hermes.models._training_inputs import (
+    check_config,
+    checked_batches,
+    find_head,
+    make_augmentation,
+    make_loader,
+    resolve_device,
+)
 from hermes.models.augmentation import Augmentation
+from hermes.models.history import EpochRecord, History
 from hermes.models.scores import positive_class_scores
 
 __all__ = ["EpochRecord", "History", "fine_tune"]
 
 Protocol = Literal["lp-ft", "ft", "lp"]
-PROTOCOLS: tuple[str, ...] = ("lp-ft", "ft", "lp")
 DataArg = Dataset | DataLoader | tuple[torch.Tensor, torch.Tensor]
-
-
-@dataclass(frozen=True)
-class EpochRecord:
-    """What one training epoch did.
-
-    Attributes:
-        phase: ``"lp"`` (head only) or ``"ft"`` (whole network).
-        epoch: the epoch's number within its phase, from 1.
-        train_loss: mean training loss over the epoch's samples.
-        val_loss: mean validation loss after the epoch.
-        val_auroc: validation AUROC after the epoch.
-        lr: the learning rate used during the epoch.
-    """
-
-    phase: str
-    epoch: int
-    train_loss: float
-    val_loss: float
-    val_auroc: float
-    lr: float
-
-
-@dataclass
-class History:
-    """Per-epoch record of a :func:`fine_tune` run.
-
-    Attributes:
-        protocol: ``"lp-ft"``, ``"ft"`` or ``"lp"``.
-        epochs: one :class:`EpochRecord` per epoch run, in order.
-        best_index: index in ``epochs`` of the epoch whose weights were kept.
-        stopped_early: the phases that early stopping cut short.
-    """
-
-    protocol: str
-    epochs: list[EpochRecord] = field(default_factory=list)
-    best_index: int | None = None
-    stopped_early: list[str] = field(default_factory=list)
-
-    @property
-    def best(self) -> EpochRecord | None:
-        """The epoch whose weights the returned model has."""
-        return None if self.best_index is None else self.epochs[self.best_index]
-
-    @property
-    def val_auroc(self) -> list[float]:
-        """Validation AUROC per epoch."""
-        return [r.val_auroc for r in self.epochs]
-
-    @property
-    def train_loss(self) -> list[float]:
-        """Mean training loss per epoch."""
-        return [r.train_loss for r in self.epochs]
 
 
 def fine_tune(
@@ -188,7 +134,7 @@ def fine_tune(
             labels that do not fit the output, or validation data with a single class.
         RuntimeError: the validation scores became NaN (training diverged).
     """
-    config = _check_config(
+    config = check_config(
         protocol,
         lp_epochs,
         ft_epochs,
@@ -206,17 +152,17 @@ def fine_tune(
     )
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
-    head_module = _find_head(model, head, needed=protocol != "ft")
-    augmentation = _augmentation(augment, seed)
-    device = _device(model, device)
+    head_module = find_head(model, head, needed=protocol != "ft")
+    augmentation = make_augmentation(augment, seed)
+    device = resolve_device(model, device)
     use_amp = device.type == "cuda" if amp is None else amp
     model.to(device)
     if augmentation is not None:
         augmentation.to(device)
 
     shuffle_generator = None if seed is None else torch.Generator().manual_seed(seed)
-    train_loader = _loader(train_data, "train_data", config, shuffle_generator, shuffle=True)
-    val_loader = _loader(val_data, "val_data", config, None, shuffle=False)
+    train_loader = make_loader(train_data, "train_data", config, shuffle_generator, shuffle=True)
+    val_loader = make_loader(val_data, "val_data", config, None, shuffle=False)
 
     phases = [("lp", lp_epochs, lr_lp), ("ft", ft_epochs, lr_ft)]
     if protocol != "lp-ft":
@@ -346,7 +292,7 @@ class _Trainer:
         batches = tqdm(
             loader, desc=f"{phase} {epoch}/{epochs}", leave=False, disable=not self.progress
         )
-        for x, y in _batches(batches, "train_data", self.device):
+        for x, y in checked_batches(batches, "train_data", self.device):
             if self.augmentation is not None:
                 x = self.augmentation(x)
             with self._autocast():
@@ -368,7 +314,7 @@ class _Trainer:
         self.model.eval()
         all_logits, all_labels = [], []
         total = 0.0
-        for x, y in _batches(loader, "val_data", self.device):
+        for x, y in checked_batches(loader, "val_data", self.device):
             with self._autocast():
                 logits = self.model(x)
             logits = logits.float()
@@ -394,21 +340,6 @@ def _need(head: nn.Module | None) -> nn.Module:
     if head is None:  # _find_head guarantees a head whenever a protocol has an LP phase
         raise RuntimeError("linear probing needs a head module")
     return head
-
-
-def _batches(loader: Iterable[Any], name: str, device: torch.device) -> Iterator[Any]:
-    """Yield ``(images, labels)`` on ``device``, checked."""
-    for batch in loader:
-        if not isinstance(batch, (tuple, list)) or len(batch) < 2:
-            raise TypeError(
-                f"{name} must yield (images, labels) batches; got {type(batch).__name__}"
-            )
-        x, y = batch[0], batch[1]
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{name} images must be tensors; got {type(x).__name__}")
-        x = check_images(x.to(device, non_blocking=True), f"{name} images")
-        y = check_labels(torch.as_tensor(y), x.shape[0], f"{name} labels")
-        yield x, y.to(device, non_blocking=True)
 
 
 def _loss(logits: torch.Tensor, y: torch.Tensor, name: str) -> torch.Tensor:
@@ -437,130 +368,3 @@ def _auroc(logits: torch.Tensor, labels: torch.Tensor) -> float:
         )
     probabilities = torch.softmax(logits.double(), dim=1).numpy()
     return float(roc_auc_score(y, probabilities, multi_class="ovr"))
-
-
-def _loader(
-    data: Any,
-    name: str,
-    config: dict[str, Any],
-    generator: torch.Generator | None,
-    shuffle: bool,
-) -> Iterable[Any]:
-    if isinstance(data, DataLoader):
-        return data
-    if isinstance(data, (tuple, list)) and len(data) == 2:
-        images, labels = data
-        if not isinstance(images, torch.Tensor) or not isinstance(labels, torch.Tensor):
-            raise TypeError(
-                f"{name} as a pair must be (images tensor, labels tensor); got "
-                f"({type(images).__name__}, {type(labels).__name__})"
-            )
-        check_images(images, f"{name} images")
-        labels = check_labels(labels, images.shape[0], f"{name} labels")
-        data = TensorDataset(images, labels)
-    if not isinstance(data, Dataset):
-        raise TypeError(
-            f"{name} must be a torch Dataset, a DataLoader or a pair (images, labels) of tensors; "
-            f"got {type(data).__name__}"
-        )
-    return DataLoader(
-        data,
-        batch_size=config["batch_size"],
-        shuffle=shuffle,
-        generator=generator if shuffle else None,
-        num_workers=config["num_workers"],
-    )
-
-
-def _find_head(model: nn.Module, head: Any, needed: bool) -> nn.Module | None:
-    if head is None:
-        found = getattr(model, "fc", None)
-        if isinstance(found, nn.Module):
-            return found
-        if needed:
-            raise ValueError(
-                f"head must name the module linear probing trains: {type(model).__name__} has no "
-                "'fc' module, so pass head='<submodule name>' or head=<module>"
-            )
-        return None
-    if isinstance(head, str):
-        try:
-            found = model.get_submodule(head)
-        except AttributeError as error:
-            raise ValueError(f"head {head!r} is not a submodule of the model") from error
-    elif isinstance(head, nn.Module):
-        if not any(m is head for m in model.modules()):
-            raise ValueError("head must be a submodule of model; got a module outside it")
-        found = head
-    else:
-        raise TypeError(
-            f"head must be a submodule name, a module or None; got {type(head).__name__}"
-        )
-    if found is model:
-        raise ValueError("head must be a part of model, not the whole model")
-    if not any(p.requires_grad for p in found.parameters()):
-        raise ValueError(f"head {head!r} has no trainable parameters")
-    return found
-
-
-def _augmentation(augment: Any, seed: int | None) -> Augmentation | None:
-    if augment is True:
-        return Augmentation(seed=seed)
-    if augment is False or augment is None:
-        return None
-    if isinstance(augment, Augmentation):
-        return augment if seed is None else copy.deepcopy(augment).manual_seed(seed)
-    raise TypeError(f"augment must be True, False or an Augmentation; got {type(augment).__name__}")
-
-
-def _device(model: nn.Module, device: Any) -> torch.device:
-    if device is not None:
-        try:
-            return torch.device(device)
-        except (RuntimeError, TypeError) as error:
-            raise ValueError(f"device must name a torch device; got {device!r}") from error
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
-
-def _check_config(
-    protocol: Any,
-    lp_epochs: Any,
-    ft_epochs: Any,
-    lr_lp: Any,
-    lr_ft: Any,
-    weight_decay: Any,
-    batch_size: Any,
-    seed: Any,
-    patience: Any,
-    lr_factor: Any,
-    lr_patience: Any,
-    num_workers: Any,
-    amp: Any,
-    progress: Any,
-) -> dict[str, Any]:
-    check_choice(protocol, "protocol", PROTOCOLS)
-    lp_min = 1 if protocol in ("lp", "lp-ft") else 0
-    ft_min = 1 if protocol in ("ft", "lp-ft") else 0
-    check_positive_int(lp_epochs, "lp_epochs", minimum=lp_min)
-    check_positive_int(ft_epochs, "ft_epochs", minimum=ft_min)
-    check_number(lr_lp, "lr_lp", low=0, low_inclusive=False)
-    check_number(lr_ft, "lr_ft", low=0, low_inclusive=False)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise TypeError(f"seed must be an int or None; got {seed!r}")
-    if patience is not None:
-        check_positive_int(patience, "patience")
-    for value, name in ((amp, "amp"), (progress, "progress")):
-        if not (isinstance(value, bool) or (name == "amp" and value is None)):
-            raise TypeError(f"{name} must be True or False; got {value!r}")
-    return {
-        "weight_decay": check_number(weight_decay, "weight_decay", low=0),
-        "batch_size": check_positive_int(batch_size, "batch_size"),
-        "patience": patience,
-        "lr_factor": check_number(
-            lr_factor, "lr_factor", low=0, high=1, low_inclusive=False, high_inclusive=False
-        ),
-        "lr_patience": check_positive_int(lr_patience, "lr_patience", minimum=0),
-        "num_workers": check_positive_int(num_workers, "num_workers", minimum=0),
-    }

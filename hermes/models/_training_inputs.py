@@ -1,0 +1,178 @@
+"""Turning :func:`hermes.models.fine_tune`'s arguments into what its loop uses, checked.
+
+Data into loaders of checked ``(images, labels)`` batches, the head to probe, the augmentation, the
+device, and the numeric settings; each bad argument raises an error naming it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from hermes._validation import (
+    check_choice,
+    check_images,
+    check_labels,
+    check_number,
+    check_positive_int,
+)
+from hermes.models.augmentation import Augmentation
+
+__all__ = [
+    "PROTOCOLS",
+    "check_config",
+    "checked_batches",
+    "find_head",
+    "make_augmentation",
+    "make_loader",
+    "resolve_device",
+]
+
+PROTOCOLS: tuple[str, ...] = ("lp-ft", "ft", "lp")
+
+
+def checked_batches(loader: Iterable[Any], name: str, device: torch.device) -> Iterator[Any]:
+    """Yield ``(images, labels)`` on ``device``, checked."""
+    for batch in loader:
+        if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+            raise TypeError(
+                f"{name} must yield (images, labels) batches; got {type(batch).__name__}"
+            )
+        x, y = batch[0], batch[1]
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name} images must be tensors; got {type(x).__name__}")
+        x = check_images(x.to(device, non_blocking=True), f"{name} images")
+        y = check_labels(torch.as_tensor(y), x.shape[0], f"{name} labels")
+        yield x, y.to(device, non_blocking=True)
+
+
+def make_loader(
+    data: Any,
+    name: str,
+    config: dict[str, Any],
+    generator: torch.Generator | None,
+    shuffle: bool,
+) -> Iterable[Any]:
+    if isinstance(data, DataLoader):
+        return data
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        images, labels = data
+        if not isinstance(images, torch.Tensor) or not isinstance(labels, torch.Tensor):
+            raise TypeError(
+                f"{name} as a pair must be (images tensor, labels tensor); got "
+                f"({type(images).__name__}, {type(labels).__name__})"
+            )
+        check_images(images, f"{name} images")
+        labels = check_labels(labels, images.shape[0], f"{name} labels")
+        data = TensorDataset(images, labels)
+    if not isinstance(data, Dataset):
+        raise TypeError(
+            f"{name} must be a torch Dataset, a DataLoader or a pair (images, labels) of tensors; "
+            f"got {type(data).__name__}"
+        )
+    return DataLoader(
+        data,
+        batch_size=config["batch_size"],
+        shuffle=shuffle,
+        generator=generator if shuffle else None,
+        num_workers=config["num_workers"],
+    )
+
+
+def find_head(model: nn.Module, head: Any, needed: bool) -> nn.Module | None:
+    if head is None:
+        found = getattr(model, "fc", None)
+        if isinstance(found, nn.Module):
+            return found
+        if needed:
+            raise ValueError(
+                f"head must name the module linear probing trains: {type(model).__name__} has no "
+                "'fc' module, so pass head='<submodule name>' or head=<module>"
+            )
+        return None
+    if isinstance(head, str):
+        try:
+            found = model.get_submodule(head)
+        except AttributeError as error:
+            raise ValueError(f"head {head!r} is not a submodule of the model") from error
+    elif isinstance(head, nn.Module):
+        if not any(m is head for m in model.modules()):
+            raise ValueError("head must be a submodule of model; got a module outside it")
+        found = head
+    else:
+        raise TypeError(
+            f"head must be a submodule name, a module or None; got {type(head).__name__}"
+        )
+    if found is model:
+        raise ValueError("head must be a part of model, not the whole model")
+    if not any(p.requires_grad for p in found.parameters()):
+        raise ValueError(f"head {head!r} has no trainable parameters")
+    return found
+
+
+def make_augmentation(augment: Any, seed: int | None) -> Augmentation | None:
+    if augment is True:
+        return Augmentation(seed=seed)
+    if augment is False or augment is None:
+        return None
+    if isinstance(augment, Augmentation):
+        return augment if seed is None else copy.deepcopy(augment).manual_seed(seed)
+    raise TypeError(f"augment must be True, False or an Augmentation; got {type(augment).__name__}")
+
+
+def resolve_device(model: nn.Module, device: Any) -> torch.device:
+    if device is not None:
+        try:
+            return torch.device(device)
+        except (RuntimeError, TypeError) as error:
+            raise ValueError(f"device must name a torch device; got {device!r}") from error
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def check_config(
+    protocol: Any,
+    lp_epochs: Any,
+    ft_epochs: Any,
+    lr_lp: Any,
+    lr_ft: Any,
+    weight_decay: Any,
+    batch_size: Any,
+    seed: Any,
+    patience: Any,
+    lr_factor: Any,
+    lr_patience: Any,
+    num_workers: Any,
+    amp: Any,
+    progress: Any,
+) -> dict[str, Any]:
+    check_choice(protocol, "protocol", PROTOCOLS)
+    lp_min = 1 if protocol in ("lp", "lp-ft") else 0
+    ft_min = 1 if protocol in ("ft", "lp-ft") else 0
+    check_positive_int(lp_epochs, "lp_epochs", minimum=lp_min)
+    check_positive_int(ft_epochs, "ft_epochs", minimum=ft_min)
+    check_number(lr_lp, "lr_lp", low=0, low_inclusive=False)
+    check_number(lr_ft, "lr_ft", low=0, low_inclusive=False)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise TypeError(f"seed must be an int or None; got {seed!r}")
+    if patience is not None:
+        check_positive_int(patience, "patience")
+    for value, name in ((amp, "amp"), (progress, "progress")):
+        if not (isinstance(value, bool) or (name == "amp" and value is None)):
+            raise TypeError(f"{name} must be True or False; got {value!r}")
+    return {
+        "weight_decay": check_number(weight_decay, "weight_decay", low=0),
+        "batch_size": check_positive_int(batch_size, "batch_size"),
+        "patience": patience,
+        "lr_factor": check_number(
+            lr_factor, "lr_factor", low=0, high=1, low_inclusive=False, high_inclusive=False
+        ),
+        "lr_patience": check_positive_int(lr_patience, "lr_patience", minimum=0),
+        "num_workers": check_positive_int(num_workers, "num_workers", minimum=0),
+    }
