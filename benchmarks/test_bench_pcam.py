@@ -5,8 +5,9 @@ builds a PIL image, which ``ToTensor`` turns back into a tensor; a ``DataLoader`
 256 of them. hermes keeps one handle per process and reads each batch of 256 as one slice.
 
 Two versions of the same patches: gzip-compressed datasets (``make_synthetic_pcam``'s default;
-inflating 2048 patches is a floor both readers pay) and contiguous uncompressed ones (where only
-the per-item overhead differs). Compare the rows of each group; the goal is >= 10x.
+both readers inflate all 2048 patches, hermes on ``torch.get_num_threads()`` threads) and
+contiguous uncompressed ones (where only the per-item overhead differs). Compare the rows of each
+group; the goal is >= 10x.
 
     pytest benchmarks/test_bench_pcam.py --benchmark-group-by=group
 """

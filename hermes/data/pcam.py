@@ -16,6 +16,7 @@ from hermes._random import GeneratorLike
 from hermes._validation import check_positive_int
 from hermes.data._checks import check_images_dataset, get_dataset, open_h5, read_labels
 from hermes.data._files import DOWNLOAD_HINT, check_split, find_split_files, resolve_path
+from hermes.data._inflate import inflatable_rows_per_chunk, read_inflated
 from hermes.data.subset import stratified_indices
 from hermes.errors import DataFileError, RangeError
 
@@ -266,16 +267,30 @@ def _read_rows(images: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
     order = None if ordered else np.argsort(rows, kind="stable")
     wanted = rows if order is None else rows[order]
     target = out if order is None else np.empty_like(out)
+    rows_per_chunk = inflatable_rows_per_chunk(images)
     cuts = np.flatnonzero(np.diff(wanted) > _MAX_GAP) + 1
     for start, stop in zip(np.r_[0, cuts], np.r_[cuts, wanted.size]):
         first, last = int(wanted[start]), int(wanted[stop - 1])
-        if last - first == stop - start - 1:  # consecutive rows, none repeated
-            images.read_direct(target, np.s_[first : last + 1], np.s_[start:stop])
+        if bool((np.diff(wanted[start:stop]) == 1).all()):  # consecutive rows, none repeated
+            _read_span(images, first, last + 1, target[start:stop], rows_per_chunk)
         else:
-            target[start:stop] = images[first : last + 1][wanted[start:stop] - first]
+            span = np.empty((last + 1 - first, *images.shape[1:]), dtype=np.uint8)
+            _read_span(images, first, last + 1, span, rows_per_chunk)
+            target[start:stop] = span[wanted[start:stop] - first]
     if order is not None:
         out[order] = target
     return out
+
+
+def _read_span(
+    images: h5py.Dataset, first: int, stop: int, out: np.ndarray, rows_per_chunk: int | None
+) -> None:
+    """``out[:] = images[first:stop]``: gzip chunks inflated on torch's thread count, else h5py."""
+    if rows_per_chunk is not None and read_inflated(
+        images, first, stop, out, rows_per_chunk, workers=torch.get_num_threads()
+    ):
+        return
+    images.read_direct(out, np.s_[first:stop])
 
 
 def _as_positions(index: Any, n: int, name: str, error: type[Exception]) -> np.ndarray:

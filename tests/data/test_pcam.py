@@ -137,6 +137,9 @@ def test_load_matches_items_for_any_index_form(pcam_files, raw_test) -> None:
         "slice": (slice(5, 30), list(range(5, 30))),
         "step": (slice(1, 40, 7), list(range(1, 40, 7))),
         "shuffled+repeats": ([39, 0, 17, 17, 3, 38, 2], [39, 0, 17, 17, 3, 38, 2]),
+        # as many rows as a consecutive run, but a repeat stands in for the missing one
+        "repeat-in-a-gap": ([2, 0, 2], [2, 0, 2]),
+        "sorted-repeat-in-a-gap": ([5, 7, 7, 8], [5, 7, 7, 8]),
         "negative": ([-1, -40], [39, 0]),
         "tensor": (torch.tensor([4, 2, 9]), [4, 2, 9]),
         "numpy": (np.array([30, 31, 32, 33], dtype=np.int32), [30, 31, 32, 33]),
