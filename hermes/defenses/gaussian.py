@@ -48,8 +48,12 @@ def _blur(x: torch.Tensor, kernel_size: int, sigma: float, out: torch.Tensor | N
     out = torch.mul(rows[..., 0:w], weights[0], out=out)
     for j in range(1, kernel_size):
         out = out.add_(rows[..., j : j + w], alpha=weights[j])
-    # The weights sum to 1, but rounding can push a white pixel a few ulp past 1.
-    return out.clamp_(0.0, 1.0)
+    # The weights sum to 1, but rounding can push a white pixel a few ulp past 1. Clamp the value
+    # only: the blur is linear, and clamp's backward would zero the gradient of every such pixel
+    # (all of a white background). The scalar multiplies and adds above save nothing for backward.
+    with torch.no_grad():
+        out.clamp_(0.0, 1.0)
+    return out
 
 
 def _blur_chunked(x: torch.Tensor, kernel_size: int, sigma: float) -> torch.Tensor:

@@ -88,6 +88,24 @@ def test_exact_gradient_is_the_adjoint_blur() -> None:
     torch.testing.assert_close(grad, gaussian_smoothing(y, 5, 1.0), atol=1e-12, rtol=0)
 
 
+@pytest.mark.parametrize(("k", "sigma"), [(3, 0.8), (5, 0.4), (7, 1.3)])
+def test_exact_gradient_does_not_vanish_on_white_background(k: int, sigma: float) -> None:
+    """The blur is linear: its gradient is the same at a white image as anywhere else (rounding
+    past 1 is clamped away in the value, never in the gradient)."""
+    g = torch.randn(2, 3, 12, 12, generator=torch.Generator().manual_seed(0))
+    grads = []
+    for level in (1.0, 0.5):
+        x = torch.full((2, 3, 12, 12), level).requires_grad_(True)
+        out = gaussian_smoothing(x, k, sigma)
+        assert out.max() <= 1.0
+        grads.append(torch.autograd.grad(out, x, g)[0])
+    kornia_grad = torch.autograd.grad(
+        gaussian_blur2d(x, (k, k), (sigma, sigma), border_type="reflect"), x, g
+    )[0]
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-6, rtol=0)
+    torch.testing.assert_close(grads[0], kornia_grad, atol=1e-5, rtol=0)
+
+
 def test_identity_gradient_passes_through() -> None:
     x = ihc_patches(2, size=16).requires_grad_(True)
     out = gaussian_smoothing(x, 5, 0.8, gradient="identity")
