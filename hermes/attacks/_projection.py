@@ -20,7 +20,14 @@ def ascent_step(x_adv: torch.Tensor, grad: torch.Tensor, alpha: float, norm: str
     """One steepest-ascent step: ``alpha * sign(grad)`` (L-inf) or ``alpha * grad / ||grad||_2``."""
     if norm == "inf":
         return x_adv + alpha * grad.sign()
-    return x_adv + alpha * grad / _per_sample_norm(grad).clamp_min(_TINY)
+    # Scale each sample's gradient by its largest entry first: a confident model's gradient can
+    # be far below any fixed floor (1e-17 and less) yet still point somewhere, and a floor of
+    # 1e-12 is 0 in float16. A zero gradient stays a zero step.
+    shape = (-1, *([1] * (grad.ndim - 1)))
+    largest = grad.flatten(1).abs().amax(dim=1).view(shape)
+    direction = grad / torch.where(largest > 0, largest, torch.ones_like(largest))
+    length = _per_sample_norm(direction)
+    return x_adv + alpha * direction / torch.where(length > 0, length, torch.ones_like(length))
 
 
 def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, norm: str) -> torch.Tensor:

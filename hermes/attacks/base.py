@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 
 import torch
 from torch import nn
 
+from hermes._random import GeneratorLike
 from hermes._validation import check_number
 
-__all__ = ["Attack"]
+__all__ = ["Attack", "check_generator"]
+
+
+def check_generator(generator: object) -> GeneratorLike:
+    """Return ``generator`` if it is a ``torch.Generator``, an int seed or ``None``."""
+    if generator is not None and (
+        isinstance(generator, bool) or not isinstance(generator, (int, torch.Generator))
+    ):
+        raise TypeError(
+            f"generator must be a torch.Generator, an int seed or None; got {type(generator).__name__}"
+        )
+    return generator
 
 
 class Attack(nn.Module, ABC):
@@ -31,7 +44,7 @@ class Attack(nn.Module, ABC):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
         self.model = model
-        self.eps = check_number(eps, "eps", low=0.0)
+        self.eps = check_number(eps, "eps", low=0.0, high=math.inf, high_inclusive=False)
         if not isinstance(targeted, bool):
             raise TypeError(f"targeted must be a bool; got {type(targeted).__name__}")
         self.targeted = targeted

@@ -55,7 +55,9 @@ class BPDA(nn.Module):
         return substitute_gradient(x, self.wrapped, self.backward_fn)
 
     def extra_repr(self) -> str:
-        name = "identity" if self.backward_fn is None else getattr(
-            self.backward_fn, "__name__", type(self.backward_fn).__name__
+        name = (
+            "identity"
+            if self.backward_fn is None
+            else getattr(self.backward_fn, "__name__", type(self.backward_fn).__name__)
         )
         return f"backward={name}"

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import torch
+from torch import nn
 
+from hermes._random import GeneratorLike
+from hermes._validation import check_positive_int
 from hermes.attacks import functional as F
-from hermes.attacks.base import Attack
+from hermes.attacks.base import Attack, check_generator
 
 __all__ = ["FGSM"]
 
@@ -17,6 +20,9 @@ class FGSM(Attack):
         model: classifier on ``[0, 1]`` images with one logit or ``K`` logits.
         eps: L-inf budget in pixel units, ``>= 0``.
         targeted: step towards the given labels instead of away from them.
+        generator: seeds the EOT draws when the model is randomised (a ``torch.Generator``, an
+            int seed or ``None``); FGSM itself has no randomness.
+        eot_samples: gradient draws averaged when the model is randomised (EOT).
 
     Shape:
         - x: ``(B, C, H, W)`` in ``[0, 1]``; y: ``(B,)`` or ``(B, 1)``.
@@ -30,5 +36,29 @@ class FGSM(Attack):
         torch.Size([1, 3, 1, 1])
     """
 
+    def __init__(
+        self,
+        model: nn.Module,
+        eps: float,
+        *,
+        targeted: bool = False,
+        generator: GeneratorLike = None,
+        eot_samples: int = 1,
+    ) -> None:
+        super().__init__(model, eps, targeted=targeted)
+        self.generator = check_generator(generator)
+        self.eot_samples = check_positive_int(eot_samples, "eot_samples")
+
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.fgsm(self.model, x, y, self.eps, targeted=self.targeted)
+        return F.fgsm(
+            self.model,
+            x,
+            y,
+            self.eps,
+            targeted=self.targeted,
+            generator=self.generator,
+            eot_samples=self.eot_samples,
+        )
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, eot_samples={self.eot_samples}"

@@ -58,6 +58,8 @@ def fgsm(
     eps: float,
     *,
     targeted: bool = False,
+    generator: GeneratorLike = None,
+    eot_samples: int = 1,
 ) -> torch.Tensor:
     """Fast Gradient Sign Method (Goodfellow et al., 2015), L-inf, in pixel space.
 
@@ -71,6 +73,9 @@ def fgsm(
         y: ``(B,)`` or ``(B, 1)`` integer labels (true labels, or targets if ``targeted``).
         eps: L-inf budget in pixel units (``8 / 255`` is 8 grey levels), ``>= 0``.
         targeted: minimise the loss towards ``y`` instead of maximising it.
+        generator: seeds the EOT draws of a randomised model (see :func:`pgd`); FGSM itself
+            draws nothing.
+        eot_samples: gradient draws averaged for a randomised model (see :func:`pgd`).
 
     Returns:
         ``(B, C, H, W)`` adversarial images in ``[0, 1]``, same dtype and device as ``x``.
@@ -85,7 +90,17 @@ def fgsm(
         True
     """
     return pgd(
-        model, x, y, eps, alpha=eps, steps=1, norm="inf", random_start=False, targeted=targeted
+        model,
+        x,
+        y,
+        eps,
+        alpha=eps,
+        steps=1,
+        norm="inf",
+        random_start=False,
+        targeted=targeted,
+        generator=generator,
+        eot_samples=eot_samples,
     )
 
 
@@ -129,7 +144,9 @@ def pgd(
         eot_samples: Expectation over Transformation: average the gradient over this many
             draws of the model's randomness per step (for randomised defenses such as TVM in
             ``nn.Sequential(defense, model)``). Each draw seeds the randomised submodules (those
-            with a ``generator`` attribute) from ``generator``, so runs are reproducible.
+            with a ``generator`` attribute) from ``generator``, so runs are reproducible. A model
+            whose randomness comes from elsewhere (torch's global RNG, say) still gets its
+            ``eot_samples`` draws averaged, but only hermes' own draws are seeded.
 
     Returns:
         ``(B, C, H, W)`` adversarial images in ``[0, 1]`` with ``||x_adv - x|| <= eps``.
@@ -146,20 +163,25 @@ def pgd(
     _check_model(model)
     check_images(x, "x")
     y = check_labels(y, x.shape[0], "y")
-    eps = check_number(eps, "eps", low=0.0)
+    eps = check_number(eps, "eps", low=0.0, high=math.inf, high_inclusive=False)
     steps = check_positive_int(steps, "steps")
     restarts = check_positive_int(restarts, "restarts")
     norm = normalize_norm(norm)
     eot_samples = check_positive_int(eot_samples, "eot_samples")
-    alpha = 2.5 * eps / steps if alpha is None else check_number(alpha, "alpha", low=0.0)
+    alpha = (
+        2.5 * eps / steps
+        if alpha is None
+        else check_number(alpha, "alpha", low=0.0, high=math.inf, high_inclusive=False)
+    )
     y = y.to(x.device)
     if eps == 0.0 or x.shape[0] == 0:
         return x.detach().clone()
     randomised = has_generators(model)
-    rng = make_generator(generator) if random_start or randomised else None
+    eot = randomised or eot_samples > 1
+    rng = make_generator(generator) if random_start or eot else None
 
     def gradient(x_adv: torch.Tensor) -> torch.Tensor:
-        if not randomised:
+        if not eot:
             return loss_and_gradient(model, x_adv, y, targeted=targeted)[0]
         return eot_loss_and_gradient(
             model, x_adv, y, samples=eot_samples, generator=rng, targeted=targeted
@@ -168,13 +190,15 @@ def pgd(
     x = x.detach()
     with eval_mode(model):
         best, best_objective = None, None
+        # every restart's result is judged under the same draw of the model's randomness
+        judge_seed = draw_seed(rng) if randomised and restarts > 1 else 0
         for _ in range(restarts):
             x_adv = _first_iterate(x, eps, norm, rng if random_start else None)
             for _ in range(steps):
                 x_adv = project(ascent_step(x_adv, gradient(x_adv), alpha, norm), x, eps, norm)
             if restarts == 1:
                 return x_adv
-            with torch.no_grad(), seeded(model, draw_seed(rng) if randomised else 0):
+            with torch.no_grad(), seeded(model, judge_seed):
                 loss = classification_loss(model(x_adv), y)
             objective = -loss if targeted else loss
             if best is None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from hermes._random import GeneratorLike
 from hermes._validation import check_number, check_positive_int
 from hermes.attacks import functional as F
-from hermes.attacks.base import Attack
+from hermes.attacks.base import Attack, check_generator
 
 __all__ = ["PGD"]
 
@@ -65,17 +67,14 @@ class PGD(Attack):
         super().__init__(model, eps, targeted=targeted)
         self.steps = check_positive_int(steps, "steps")
         self.alpha = (
-            2.5 * self.eps / self.steps if alpha is None else check_number(alpha, "alpha", low=0.0)
+            2.5 * self.eps / self.steps
+            if alpha is None
+            else check_number(alpha, "alpha", low=0.0, high=math.inf, high_inclusive=False)
         )
         self.norm = F.normalize_norm(norm)
         self.random_start = bool(random_start)
         self.restarts = check_positive_int(restarts, "restarts")
-        if generator is not None and not isinstance(generator, (int, torch.Generator)):
-            raise TypeError(
-                "generator must be a torch.Generator, an int seed or None; "
-                f"got {type(generator).__name__}"
-            )
-        self.generator = generator
+        self.generator = check_generator(generator)
         self.eot_samples = check_positive_int(eot_samples, "eot_samples")
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -61,6 +61,8 @@ def test_bad_labels(tiny_cnn, y, error, match) -> None:
     [
         ({"eps": -0.1}, RangeError, "eps must be >= 0; got -0.1"),
         ({"eps": float("nan")}, RangeError, "eps must be a number"),
+        ({"eps": float("inf")}, RangeError, "eps must be < inf; got inf"),
+        ({"eps": 0.1, "alpha": float("inf")}, RangeError, "alpha must be < inf"),
         ({"eps": "0.1"}, TypeError, "eps must be a real number"),
         ({"eps": 0.1, "norm": 1}, ValueError, "norm must be one of 'inf', 2; got 1"),
         ({"eps": 0.1, "norm": "l1"}, ValueError, "norm must be one of"),

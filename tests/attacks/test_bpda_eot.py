@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from hermes._random import make_generator, rand_like
-from hermes.attacks import BPDA, PGD
+from hermes.attacks import BPDA, FGSM, PGD
 from hermes.attacks._loss import eot_loss_and_gradient, loss_and_gradient
 from tests.attacks.conftest import make_tiny_cnn
 
@@ -94,3 +94,33 @@ def test_pgd_with_eot_repeats_with_the_same_seed() -> None:
     assert not torch.equal(first, PGD(model, 0.05, steps=3, eot_samples=4, generator=4)(x, y))
     with pytest.raises(ValueError, match="eot_samples must be an integer >= 1"):
         PGD(model, 0.05, eot_samples=0)
+
+
+def test_fgsm_through_a_randomised_defense_is_seeded_by_its_generator() -> None:
+    model = nn.Sequential(RandomNoise(), make_tiny_cnn(3, 2)).eval()
+    x = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 1, 0, 1])
+    first = FGSM(model, 0.05, generator=3)(x, y)
+    assert torch.equal(first, FGSM(model, 0.05, generator=3)(x, y))
+    assert not torch.equal(first, FGSM(model, 0.05, generator=4)(x, y))
+    assert model[0].generator is None  # the defense's own setting is given back
+
+
+class GlobalRandomNoise(nn.Module):
+    """Randomised preprocessing a user might write: torch's global RNG, no ``generator``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return (x + 0.1 * (torch.rand_like(x) - 0.5)).clamp(0, 1)
+
+
+def test_eot_samples_are_drawn_for_randomness_hermes_cannot_seed() -> None:
+    noise = GlobalRandomNoise()
+    model = nn.Sequential(BPDA(noise), make_tiny_cnn(3, 2)).eval()
+    x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    PGD(model, 0.05, steps=3, eot_samples=8, random_start=False)(x, torch.tensor([0, 1]))
+    assert noise.calls == 3 * 8

@@ -95,3 +95,34 @@ def test_restarts_keep_the_highest_loss_per_sample() -> None:
     best = runs[losses.argmax(0), torch.arange(6)]
     assert torch.equal(combined, best)
     assert not torch.equal(runs[0], runs[1])  # the restarts did differ
+
+
+@pytest.mark.parametrize("margin", [1.0, 40.0, 200.0])
+def test_l2_step_has_length_alpha_however_confident_the_model(margin) -> None:
+    """For logits ``(-m / 2, m / 2)`` with ``m = margin * <w, x> / <w, x0>`` the L2 ascent
+    direction of label 1 is ``-w / ||w||``, whatever the margin (the gradient is ~1e-87 at 200)."""
+    w = torch.linspace(-1.0, 1.0, 3 * 4 * 4, dtype=torch.float64)
+    x = torch.full((1, 3, 4, 4), 0.5, dtype=torch.float64)
+    x[0, 0, 0, 0] = 0.7  # <w, x> != 0
+    scale = margin / float(w @ x.flatten())
+
+    class TwoLogits(nn.Module):
+        def forward(self, images):
+            half = scale / 2 * images.flatten(1) @ w
+            return torch.stack([-half, half], dim=1)
+
+    eps = 0.2
+    x_adv = pgd(
+        TwoLogits(), x, torch.tensor([1]), eps, alpha=eps, steps=1, norm=2, random_start=False
+    )
+    expected = x - eps * w.view_as(x) / w.norm() * (1 if scale > 0 else -1)
+    torch.testing.assert_close(x_adv, expected.clamp(0, 1), rtol=0, atol=1e-12)
+
+
+def test_l2_step_with_a_zero_gradient_stays_put_in_half_precision() -> None:
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 2)).half()
+    with torch.no_grad():
+        model[1].weight.zero_()
+    x = torch.full((2, 3, 4, 4), 0.5, dtype=torch.float16)
+    x_adv = pgd(model, x, torch.tensor([0, 1]), 0.1, steps=2, norm=2, random_start=False)
+    assert torch.equal(x_adv, x)
