@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -71,12 +72,17 @@ class BatchSource:
             yield images, labels
 
     def fingerprint(self) -> str:
-        """A short hash identifying the data: all of a tensor pair, or the number of batches and
-        the first batch of a dataset (hashing a whole PCam split would cost a full read)."""
+        """A short hash of every image and label, in order.
+
+        A dataset or loader is read once through for it (only done for a ``cache_dir``, where a
+        change anywhere in the data must be caught, not just in its first batch).
+        """
         if self._pair is not None:
             return fingerprint_tensors(*self._pair)
-        first_x, first_y = next(iter(self))
-        return f"{len(self)} batches, first {fingerprint_tensors(first_x, first_y)}"
+        digest = hashlib.sha256()
+        for images, labels in self:
+            digest.update(fingerprint_tensors(images, labels).encode())
+        return f"{len(self)} batches, {digest.hexdigest()[:16]}"
 
     def __len__(self) -> int:
         if self._pair is not None:

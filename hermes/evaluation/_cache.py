@@ -8,22 +8,105 @@ never leaves a half-written file, and existing files are never overwritten.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import re
+import types
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-__all__ = ["ResultCache", "describe", "fingerprint_module", "fingerprint_tensors"]
+__all__ = [
+    "ResultCache",
+    "describe",
+    "factory_identity",
+    "fingerprint_module",
+    "fingerprint_tensors",
+]
+
+_PLAIN = (int, float, complex, str, bytes, bool, type(None))
+_MAX_DEPTH = 5
 
 
 def describe(obj: Any) -> str:
     """A stable text description of a factory or module (memory addresses removed)."""
     return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(obj))
+
+
+def factory_identity(obj: Any, _depth: int = 0) -> str:
+    """Text that tells apart attack factories that would compute different attacks.
+
+    ``repr`` is not enough: every lambda reads ``<function <lambda>>``, and closures made by one
+    function look alike whatever they captured. For a function this covers its name, its
+    bytecode and constants (nested functions included), its default arguments, what its closure
+    cells hold and the plain values (numbers, strings) of the globals it reads; for a
+    ``functools.partial``, its function and arguments; for an object with the default ``repr``,
+    its attributes. Memory addresses never enter it.
+
+    Example:
+        >>> f, g = (lambda m, e: (m, e, 1)), (lambda m, e: (m, e, 2))
+        >>> factory_identity(f) == factory_identity(g), describe(f) == describe(g)
+        (False, True)
+    """
+    if _depth > _MAX_DEPTH:
+        return describe(obj)
+    deeper = functools.partial(factory_identity, _depth=_depth + 1)
+    if isinstance(obj, _PLAIN) or isinstance(obj, type):
+        return repr(obj)
+    if isinstance(obj, (list, tuple)):
+        return f"{type(obj).__name__}({', '.join(deeper(v) for v in obj)})"
+    if isinstance(obj, dict):
+        return "{" + ", ".join(f"{deeper(k)}: {deeper(v)}" for k, v in obj.items()) + "}"
+    if isinstance(obj, functools.partial):
+        keywords = ", ".join(f"{k}={deeper(v)}" for k, v in sorted(obj.keywords.items()))
+        return f"partial({deeper(obj.func)}; {deeper(obj.args)}; {keywords})"
+    if isinstance(obj, types.MethodType):
+        return f"method({deeper(obj.__func__)} of {deeper(obj.__self__)})"
+    if isinstance(obj, types.FunctionType):
+        code = obj.__code__
+        cells = [_cell(c, deeper) for c in obj.__closure__ or ()]
+        plain_globals = sorted(
+            f"{name}={obj.__globals__[name]!r}"
+            for name in _global_names(code)
+            if name in obj.__globals__ and isinstance(obj.__globals__[name], _PLAIN)
+        )
+        return (
+            f"function({obj.__module__}.{obj.__qualname__}; code {_code_digest(code)}; "
+            f"defaults {deeper(obj.__defaults__)}; {deeper(obj.__kwdefaults__)}; "
+            f"closure {', '.join(cells)}; globals {', '.join(plain_globals)})"
+        )
+    text = describe(obj)
+    if type(obj).__repr__ is object.__repr__ and hasattr(obj, "__dict__"):
+        text += " " + deeper(dict(sorted(vars(obj).items())))
+    return text
+
+
+def _cell(cell: Any, deeper: Any) -> str:
+    try:
+        return deeper(cell.cell_contents)
+    except ValueError:  # a cell not yet filled
+        return "<empty>"
+
+
+def _code_digest(code: types.CodeType) -> str:
+    digest = hashlib.sha256(code.co_code)
+    digest.update(repr(code.co_names).encode())
+    for const in code.co_consts:
+        text = _code_digest(const) if isinstance(const, types.CodeType) else repr(const)
+        digest.update(text.encode())
+    return digest.hexdigest()[:16]
+
+
+def _global_names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
 
 
 def fingerprint_tensors(*tensors: torch.Tensor) -> str:

@@ -105,7 +105,9 @@ def run_unit(
                     defended = defense(x)
                 _synchronize(device)
                 defense_seconds[name] += time.perf_counter() - start
-                scores[name].append(positive_class_scores(model(defended)).float().cpu())
+                # float64: float32's sigmoid is exactly 1.0 above a logit of about 17, which would tie
+                # confident positives and negatives and bias the AUROC
+                scores[name].append(positive_class_scores(model(defended).double()).cpu())
         labels.append(y.cpu().long())
         progress.update(1)
     return {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from typing import Any
 
 import torch
@@ -14,7 +15,12 @@ from hermes._modes import eval_mode
 from hermes._validation import check_choice, check_number, check_positive_int
 from hermes.evaluation._assemble import assemble_report
 from hermes.evaluation._batches import BatchSource
-from hermes.evaluation._cache import ResultCache, describe, fingerprint_module
+from hermes.evaluation._cache import (
+    ResultCache,
+    describe,
+    factory_identity,
+    fingerprint_module,
+)
 from hermes.evaluation._units import BASELINE, Unit, plan_units, run_unit
 from hermes.evaluation.grid_values import eps_key
 from hermes.evaluation.report import RobustnessReport
@@ -22,6 +28,8 @@ from hermes.evaluation.report import RobustnessReport
 __all__ = ["BASELINE", "evaluate_robustness"]
 
 THREAT_MODELS = ("gray-box", "adaptive", "both")
+# Bumped when what a cached unit holds changes (2: float64 scores), so old caches are not mixed in.
+CACHE_FORMAT = 2
 AttackFactory = Callable[[nn.Module, float], Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
 
 
@@ -56,7 +64,11 @@ def evaluate_robustness(
     - ``"both"``: the two side by side in one report: attack columns ``"PGD"`` (gray-box) and
       ``"PGD [adaptive]"``; :meth:`RobustnessReport.threat_model_gap` gives the difference.
 
-    Scores are positive-class probabilities; AUROC comes from :func:`sklearn.metrics.roc_auc_score`.
+    Scores are positive-class probabilities, computed in float64 (in float32 every logit above
+    about 17 scores exactly 1.0, and such ties shift the AUROC); AUROC comes from
+    :func:`sklearn.metrics.roc_auc_score`. The model and every defense run in eval mode (each
+    module's own mode is restored afterwards), so a defense with batch statistics or dropout is
+    scored as at test time and left unchanged.
 
     Args:
         model: binary classifier on ``[0, 1]`` images (one logit or two logits).
@@ -78,7 +90,10 @@ def evaluate_robustness(
         bootstrap: number of percentile-bootstrap resamples for AUROC intervals (0: none).
         ci_level: confidence level of the intervals.
         cache_dir: folder where each finished (attack, epsilon) unit is stored; a rerun with
-            the same arguments resumes from it, and a changed argument raises an error.
+            the same arguments resumes from it, and a changed argument raises an error. The
+            data is hashed whole for it (a ``Dataset`` or ``DataLoader`` is read once more up
+            front), and an attack factory is known by its code, arguments and captured values,
+            so editing a lambda's body or a ``partial``'s keywords reruns its cells.
 
     Returns:
         A :class:`~hermes.evaluation.RobustnessReport`.
@@ -132,17 +147,21 @@ def evaluate_robustness(
         desc="evaluate_robustness",
         unit="batch",
     )
-    with eval_mode(model), bar:
+    with eval_mode(model), ExitStack() as modes, bar:
+        for defense in defenses.values():  # scored (and attacked through) as at test time
+            modes.enter_context(eval_mode(defense))
         for unit in units:
             factory = attacks.get(unit.attack)
-            key = unit.cache_key(describe(factory) if factory is not None else None)
-            stored = cache.load(key) if cache is not None else None
+            stored = key = None
+            if cache is not None:
+                key = unit.cache_key(factory_identity(factory) if factory is not None else None)
+                stored = cache.load(key)
             if stored is None:
                 bar.set_postfix_str(
                     f"{unit.threat} {unit.attack or ''} eps={unit.eps:g} {unit.defense or ''}"
                 )
                 stored = run_unit(unit, model, source, defenses, factory, seed, device, bar)
-                if cache is not None:
+                if cache is not None and key is not None:
                     cache.save(key, stored)
             else:
                 bar.update(len(source))
@@ -217,6 +236,7 @@ def _check_defenses(defenses: Any) -> dict[str, nn.Module]:
 def _manifest(model, source, defenses, threat_model, seed, batch_size) -> dict[str, Any]:
     """What every cached unit depends on, besides its own attack and epsilon."""
     return {
+        "format": CACHE_FORMAT,
         "model": fingerprint_module(model),
         "data": source.fingerprint(),
         "defenses": {name: fingerprint_module(d) for name, d in defenses.items()},

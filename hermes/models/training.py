@@ -360,7 +360,7 @@ def _auroc(logits: torch.Tensor, labels: torch.Tensor) -> float:
     y = labels.numpy()
     k = 1 if logits.ndim == 1 else logits.shape[1]
     if k <= 2:
-        return float(roc_auc_score(y, positive_class_scores(logits).double().numpy()))
+        return float(roc_auc_score(y, positive_class_scores(logits.double()).numpy()))
     if classes.numel() != k:
         raise ValueError(
             f"val_data must contain every one of the {k} classes for a one-vs-rest AUROC; "
