@@ -25,10 +25,24 @@ def loss_and_gradient(
         ``(grad, loss)``: ``grad`` shaped like ``x`` (ascent direction of the objective) and the
         ``(B,)`` per-sample loss (detached).
     """
+    if torch.is_inference_mode_enabled():
+        raise RuntimeError(
+            "attacks need autograd, which torch.inference_mode() turns off; run the attack "
+            "outside it (torch.no_grad() around scoring is fine)"
+        )
     with torch.enable_grad():
         leaf = x.detach().requires_grad_(True)
         loss = classification_loss(model(leaf), y)
-        (grad,) = torch.autograd.grad(loss.sum(), leaf)
+        grad = None
+        if loss.requires_grad:
+            (grad,) = torch.autograd.grad(loss.sum(), leaf, allow_unused=True)
+        if grad is None:
+            # A zero gradient here would make the model look robust (gradient masking).
+            raise RuntimeError(
+                "the model's output does not depend on its input through autograd (a .detach(), "
+                "torch.no_grad() or a numpy round trip inside it?); wrap non-differentiable "
+                "preprocessing in hermes.attacks.BPDA or give a defense a gradient mode"
+            )
     return (-grad if targeted else grad), loss.detach()
 
 

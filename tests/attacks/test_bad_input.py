@@ -99,3 +99,28 @@ def test_error_leaves_model_mode_and_grads_alone(tiny_cnn) -> None:
         PGD(tiny_cnn, 0.1, steps=1)(X, torch.tensor([0, 5]))
     assert all(m.training for m in tiny_cnn.modules())
     assert all(p.grad is None for p in tiny_cnn.parameters())
+
+
+class DetachedPreprocessing(nn.Module):
+    """The classic gradient-masking mistake: preprocessing that cuts the graph."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 2))
+
+    def forward(self, x):
+        return self.net(x.detach().round())
+
+
+@pytest.mark.parametrize("attack", [FGSM, PGD])
+def test_a_model_that_cuts_the_gradient_is_reported_not_called_robust(attack) -> None:
+    with pytest.raises(RuntimeError, match=r"does not depend on its input through autograd.*BPDA"):
+        attack(DetachedPreprocessing(), 0.1)(X, Y)
+    frozen = DetachedPreprocessing().requires_grad_(False)  # no graph at all, not even params
+    with pytest.raises(RuntimeError, match="does not depend on its input"):
+        attack(frozen, 0.1)(X, Y)
+
+
+def test_inference_mode_is_named_in_the_error(tiny_cnn) -> None:
+    with torch.inference_mode(), pytest.raises(RuntimeError, match=r"torch\.inference_mode\(\)"):
+        PGD(tiny_cnn, 0.1, steps=1)(X, Y)
