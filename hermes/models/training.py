@@ -289,10 +289,15 @@ class _Trainer:
     ) -> float:
         self._set_mode(phase)
         total, count = 0.0, 0
+        # The bar is updated by hand: tqdm.auto's bar would call iter(loader) itself, starting a
+        # second pass (and a second pool of workers) over the data every epoch.
         batches = tqdm(
-            loader, desc=f"{phase} {epoch}/{epochs}", leave=False, disable=not self.progress
+            total=_length(loader),
+            desc=f"{phase} {epoch}/{epochs}",
+            leave=False,
+            disable=not self.progress,
         )
-        for x, y in checked_batches(batches, "train_data", self.device):
+        for x, y in checked_batches(loader, "train_data", self.device):
             if self.augmentation is not None:
                 x = self.augmentation(x)
             with self._autocast():
@@ -304,7 +309,9 @@ class _Trainer:
             self.scaler.update()
             total += float(loss.detach()) * x.shape[0]
             count += x.shape[0]
+            batches.update(1)
             batches.set_postfix(loss=f"{total / count:.4f}")
+        batches.close()
         if count == 0:
             raise ValueError("train_data is empty")
         return total / count
@@ -334,6 +341,13 @@ class _Trainer:
     def restore_flags(self) -> None:
         for p, flag in self.flags.items():
             p.requires_grad_(flag)
+
+
+def _length(loader: Iterable[Any]) -> int | None:
+    try:
+        return len(loader)  # type: ignore[arg-type]
+    except TypeError:  # an iterable-style dataset
+        return None
 
 
 def _need(head: nn.Module | None) -> nn.Module:

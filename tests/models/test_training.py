@@ -171,6 +171,25 @@ def test_datasets_loaders_and_tensor_pairs_agree():
     assert len(history.epochs) == 1
 
 
+class CountingLoader(DataLoader):
+    """A DataLoader that counts the passes started over it."""
+
+    passes = 0
+
+    def __iter__(self):
+        type(self).passes += 1
+        return super().__iter__()
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_each_epoch_reads_the_training_data_once(progress):
+    CountingLoader.passes = 0
+    loader = CountingLoader(TensorDataset(*TRAIN), batch_size=16, shuffle=True)
+    kwargs = {**FAST, "progress": progress}
+    fine_tune(fresh_model(), loader, VAL, protocol="ft", ft_epochs=2, patience=None, **kwargs)
+    assert CountingLoader.passes == 2  # not 4: the progress bar must not start a pass of its own
+
+
 class ConstantScore(nn.Module):
     """Scores images by their red mean; the head exists but cannot change any ranking."""
 
