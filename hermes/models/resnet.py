@@ -200,7 +200,13 @@ def _load_into(model: ResNet18, state: Mapping[str, Any], source: str) -> None:
     if not all(k in state and state[k].shape == own[k].shape for k in _HEAD_KEYS):
         for key in _HEAD_KEYS:
             state.pop(key, None)
-    missing = [k for k in own if k not in state and k not in _HEAD_KEYS]
+    # torchvision's older weight files have no BatchNorm step counters; BatchNorm itself fills
+    # them in (as torchvision's own strict loading does), so they are not missing.
+    missing = [
+        k
+        for k in own
+        if k not in state and k not in _HEAD_KEYS and not k.endswith("num_batches_tracked")
+    ]
     unexpected = [k for k in state if k not in own]
     mismatched = [
         f"{k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)}"

@@ -93,6 +93,18 @@ def test_plain_torchvision_state_dict_file_loads_with_a_new_head(tmp_path):
     assert torch.equal(ours["fc.weight"], fresh["fc.weight"])
 
 
+def test_legacy_weight_files_without_batchnorm_counters_load(tmp_path):
+    """torchvision's older files (ImageNet ResNet-18 among them) lack ``num_batches_tracked``;
+    torchvision loads them strictly, and so must hermes."""
+    source = torchvision.models.resnet18(weights=None)
+    legacy = {k: v for k, v in source.state_dict().items() if "num_batches_tracked" not in k}
+    torchvision.models.resnet18(weights=None).load_state_dict(legacy, strict=True)  # the reference
+    torch.save(legacy, tmp_path / "legacy.pth")
+    model = resnet18(num_outputs=1000, weights=tmp_path / "legacy.pth", normalize=False).eval()
+    x = torch.rand(2, 3, 32, 32)
+    torch.testing.assert_close(model(x), source.eval()(x), rtol=0, atol=0)
+
+
 def test_a_fitting_head_is_loaded_too(tmp_path):
     source = torchvision.models.resnet18(weights=None, num_classes=2)
     path = tmp_path / "two.pth"
