@@ -48,10 +48,12 @@ def stratified_indices(labels: Any, n: int, seed: GeneratorLike = 0) -> np.ndarr
         raise RangeError(f"n must be at most the number of labels ({values.size}); got {n}")
     generator = make_generator(seed)
     classes, counts = np.unique(values, return_counts=True)
-    exact = n * counts / max(values.size, 1)
-    quotas = np.floor(exact).astype(np.int64)
+    # Integer arithmetic: remainders that are equal must compare equal (in floats 12/9 - 1 is
+    # below 3/9), so that ties go to the smaller class value as documented.
+    total = max(values.size, 1)
+    quotas, remainders = np.divmod(n * counts.astype(np.int64), total)
     leftover = n - int(quotas.sum())
-    by_remainder = np.argsort(-(exact - quotas), kind="stable")
+    by_remainder = np.argsort(-remainders, kind="stable")
     quotas[by_remainder[:leftover]] += 1
     picked = []
     for value, quota in zip(classes, quotas):

@@ -292,6 +292,9 @@ def test_stratified_indices_quota_and_uniformity() -> None:
         hits[stratified_indices(labels, 50, seed=seed)] += 1
     assert hits[:70].min() > 0.3 * 300 and hits[:70].max() < 0.7 * 300
     assert stratified_indices(labels, 0).size == 0
+    # equal remainders (4 * 3/9 twice) tie, and ties go to the smaller class value
+    tied = np.array([0] * 4 + [1] * 1 + [2] * 4)
+    assert np.bincount(tied[stratified_indices(tied, 3, seed=0)], minlength=3).tolist() == [2, 0, 1]
     with pytest.raises(RangeError, match="n must be at most"):
         stratified_indices(labels, 101)
 
