@@ -10,7 +10,13 @@ Example:
 
 from hermes.errors import WeightsError
 from hermes.models.augmentation import Augmentation
-from hermes.models.checkpoint import Checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
+from hermes.models.checkpoint import (
+    Checkpoint,
+    load_checkpoint,
+    read_checkpoint,
+    reuse_checkpoint,
+    save_checkpoint,
+)
 from hermes.models.history import EpochRecord, History
 from hermes.models.normalize import IMAGENET_MEAN, IMAGENET_STD, Normalize, normalize
 from hermes.models.resnet import ResNet18, resnet18
@@ -33,5 +39,6 @@ __all__ = [
     "positive_class_scores",
     "read_checkpoint",
     "resnet18",
+    "reuse_checkpoint",
     "save_checkpoint",
 ]

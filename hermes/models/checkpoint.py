@@ -8,6 +8,7 @@ numbers, lists and dicts, so it loads with ``torch.load(weights_only=True)``)::
         "builder": "resnet18",                   # which hermes builder made the model
         "builder_args": {"num_outputs": 2, "normalize": True},
         "state_dict": {...},                     # CPU tensors, torchvision key names
+        "dtype": "float32",                      # restored when the model is rebuilt
         "metadata": {"versions": {...}, "history": {...}, "protocol": "lp-ft", "seed": 42, ...},
     }
 
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torchvision
 from torch import nn
@@ -45,7 +47,13 @@ from hermes.errors import WeightsError
 from hermes.models._files import CHECKPOINT_FORMAT_KEY, CHECKPOINT_VERSION, is_checkpoint, load_file
 from hermes.models.resnet import ResNet18
 
-__all__ = ["Checkpoint", "load_checkpoint", "read_checkpoint", "save_checkpoint"]
+__all__ = [
+    "Checkpoint",
+    "load_checkpoint",
+    "read_checkpoint",
+    "reuse_checkpoint",
+    "save_checkpoint",
+]
 
 _ARCHITECTURES: dict[str, type[nn.Module]] = {ResNet18.builder_name: ResNet18}
 
@@ -59,12 +67,15 @@ class Checkpoint:
         builder_args: the builder arguments that fix the architecture.
         state_dict: the weights (CPU tensors unless read with another ``map_location``).
         metadata: everything else that was saved (``versions``, ``history``, ``protocol``, ...).
+        dtype: the parameters' dtype when saved (``"float32"``, ``"float64"``...; ``None`` in
+            older files), which :meth:`build` restores.
     """
 
     builder: str
     builder_args: dict[str, Any]
     state_dict: dict[str, torch.Tensor] = field(repr=False)
     metadata: dict[str, Any] = field(default_factory=dict)
+    dtype: str | None = None
 
     def build(self) -> nn.Module:
         """Rebuild the model and load the weights; returned in eval mode.
@@ -80,6 +91,9 @@ class Checkpoint:
             )
         with torch.random.fork_rng(devices=[]):
             model = architecture(**self.builder_args)
+        dtype = getattr(torch, self.dtype, None) if self.dtype else None
+        if isinstance(dtype, torch.dtype) and dtype.is_floating_point:
+            model = model.to(dtype)
         try:
             model.load_state_dict(self.state_dict, strict=True)
         except RuntimeError as error:
@@ -110,6 +124,7 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, **metadata: Any) 
         TypeError: ``model`` was not made by a hermes builder, or a metadata value cannot be
             stored safely (the message names its key).
     """
+    model = getattr(model, "_orig_mod", model)  # torch.compile's wrapper prefixes every key
     builder = getattr(model, "builder_name", None)
     if not isinstance(model, nn.Module) or builder not in _ARCHITECTURES:
         raise TypeError(
@@ -119,6 +134,9 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, **metadata: Any) 
         )
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file path (str or os.PathLike); got {type(path).__name__}")
+    if "versions" in metadata:
+        raise TypeError("metadata key 'versions' is reserved for the versions hermes records")
+    dtypes = {p.dtype for p in model.parameters()}
     meta: dict[str, Any] = {
         "versions": {
             "hermes": str(hermes.__version__),
@@ -132,6 +150,7 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, **metadata: Any) 
         "builder": builder,
         "builder_args": _plain(dict(model.builder_args), "builder_args"),
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "dtype": str(dtypes.pop()).removeprefix("torch.") if len(dtypes) == 1 else None,
         "metadata": meta,
     }
     target = Path(path)
@@ -141,6 +160,7 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, **metadata: Any) 
     try:
         with os.fdopen(handle, "wb") as file:
             torch.save(payload, file)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's 0600 would hide it from other users
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -185,6 +205,7 @@ def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> Check
         builder_args=dict(parts["builder_args"]),
         state_dict=dict(parts["state_dict"]),
         metadata=dict(payload.get("metadata") or {}),
+        dtype=payload.get("dtype") if isinstance(payload.get("dtype"), str) else None,
     )
 
 
@@ -201,10 +222,98 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> nn.Mo
     return read_checkpoint(path, map_location).build()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def reuse_checkpoint(
+    path: str | os.PathLike, settings: Mapping[str, Any], map_location: Any = "cpu"
+) -> nn.Module | None:
+    """The model saved at ``path`` if it was trained with ``settings``; ``None`` if no file is there.
+
+    For scripts that train only when no checkpoint exists yet: save with
+    ``save_checkpoint(model, path, settings=settings, ...)`` and look first with this function,
+    and a rerun with other options (data, epochs, seed...) stops with an error naming them instead
+    of silently reusing a model trained differently.
+
+    Args:
+        path: the checkpoint file.
+        settings: what the model's training depends on: str keys, values that
+            :func:`save_checkpoint` can store (numbers, strings, None, lists...).
+        map_location: where to load the tensors.
+
+    Raises:
+        ValueError: the file records other settings (the message names each one that differs),
+            or none.
+
+    Example:
+        >>> import tempfile
+        >>> from hermes.models import resnet18
+        >>> path = tempfile.mkdtemp() + "/model.pt"
+        >>> reuse_checkpoint(path, {"epochs": 3}) is None
+        True
+        >>> _ = save_checkpoint(resnet18(weights=None, seed=0), path, settings={"epochs": 3})
+        >>> reuse_checkpoint(path, {"epochs": 3}).training
+        False
+        >>> reuse_checkpoint(path, {"epochs": 5})
+        Traceback (most recent call last):
+        ...
+        ValueError: checkpoint '...model.pt' was trained with other settings: epochs 3 (now 5); delete it or write elsewhere to train anew
+    """
+    if not Path(path).exists():
+        return None
+    wanted = _plain(dict(settings), "settings")
+    checkpoint = read_checkpoint(path, map_location)
+    stored = checkpoint.metadata.get("settings")
+    if not isinstance(stored, dict):
+        raise ValueError(
+            f"checkpoint '{path}' records no training settings; delete it or write elsewhere to "
+            "train anew"
+        )
+    changed = [
+        f"{key} {stored.get(key, '(unset)')!r} (now {wanted.get(key, '(unset)')!r})"
+        for key in sorted(set(stored) | set(wanted), key=str)
+        if not _same(stored.get(key, _MISSING), wanted.get(key, _MISSING))
+    ]
+    if changed:
+        raise ValueError(
+            f"checkpoint '{path}' was trained with other settings: {', '.join(changed)}; delete "
+            "it or write elsewhere to train anew"
+        )
+    return checkpoint.build()
+
+
+_MISSING = object()
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality of stored metadata values: tensors by value, NaN equal to NaN."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return (
+            isinstance(a, torch.Tensor)
+            and isinstance(b, torch.Tensor)
+            and a.shape == b.shape
+            and a.dtype == b.dtype
+            and bool(torch.equal(a.nan_to_num(), b.nan_to_num()))
+            and bool(torch.equal(a.isnan(), b.isnan()))
+        )
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
+    return type(a) is type(b) and a == b if a is not _MISSING and b is not _MISSING else a is b
+
+
 def _plain(value: Any, where: str) -> Any:
     """Convert metadata to types ``torch.load(weights_only=True)`` accepts, or raise TypeError."""
     if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, np.bool_):  # not a numbers.Integral, unlike numpy's ints
+        return bool(value)
     if isinstance(value, str):
         return str(value)  # also turns str subclasses (torch.__version__) into plain str
     if isinstance(value, torch.Tensor):

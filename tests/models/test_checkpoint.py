@@ -1,5 +1,6 @@
 import copy
 
+import numpy as np
 import pytest
 import torch
 import torchvision
@@ -15,6 +16,7 @@ from hermes.models import (
     load_checkpoint,
     read_checkpoint,
     resnet18,
+    reuse_checkpoint,
     save_checkpoint,
 )
 
@@ -95,6 +97,7 @@ def test_file_is_plain_enough_for_weights_only_loading(tmp_path, trained):
         "builder",
         "builder_args",
         "state_dict",
+        "dtype",
         "metadata",
     }
     assert list(payload["state_dict"]) == list(torchvision.models.resnet18().state_dict())
@@ -152,3 +155,51 @@ def test_newer_format_and_damaged_checkpoints(tmp_path, trained):
     torch.save(dict(payload, state_dict=state), tmp_path / "damaged.pt")
     with pytest.raises(WeightsError, match=r"layer4\.1\.bn2\.running_var"):
         load_checkpoint(tmp_path / "damaged.pt")
+
+
+def test_reuse_checkpoint_only_with_the_same_settings(tmp_path, trained):
+    path = tmp_path / "model.pt"
+    settings = {"data": "/data/pcam", "epochs": 3, "seed": 42, "sizes": [4, 2]}
+    assert reuse_checkpoint(path, settings) is None
+    save_checkpoint(trained, path, settings=settings)
+    again = reuse_checkpoint(path, dict(settings))
+    assert torch.equal(again(images()), trained(images()))
+    with pytest.raises(
+        ValueError, match=r"data '/data/pcam' \(now '/tmp/synthetic'\), seed 42 \(now 0\)"
+    ):
+        reuse_checkpoint(path, {**settings, "data": "/tmp/synthetic", "seed": 0})
+    with pytest.raises(ValueError, match=r"lr '\(unset\)' \(now 0.1\)"):
+        reuse_checkpoint(path, {**settings, "lr": 0.1})
+    save_checkpoint(trained, path)  # no settings recorded
+    with pytest.raises(ValueError, match="records no training settings"):
+        reuse_checkpoint(path, settings)
+
+
+def test_compiled_models_dtypes_and_permissions_survive(tmp_path, trained):
+    path = tmp_path / "compiled.pt"
+    save_checkpoint(torch.compile(trained), path)  # saving does not compile anything
+    assert torch.equal(load_checkpoint(path)(images()), trained(images()))
+    double = copy.deepcopy(trained).double()
+    save_checkpoint(double, tmp_path / "f64.pt")
+    again = load_checkpoint(tmp_path / "f64.pt")
+    assert next(again.parameters()).dtype == torch.float64
+    assert torch.equal(again(images().double()), double(images().double()))
+    torch.save({}, tmp_path / "plain.pt")
+    assert (tmp_path / "f64.pt").stat().st_mode & 0o777 == (
+        tmp_path / "plain.pt"
+    ).stat().st_mode & 0o777
+
+
+def test_versions_key_is_reserved_and_numpy_bools_are_stored(tmp_path, trained):
+    with pytest.raises(TypeError, match="'versions' is reserved"):
+        save_checkpoint(trained, tmp_path / "m.pt", versions={"hermes": "0"})
+    save_checkpoint(trained, tmp_path / "m.pt", flag=np.bool_(True))
+    assert read_checkpoint(tmp_path / "m.pt").metadata["flag"] is True
+
+
+def test_reuse_compares_tensor_and_nan_settings_by_value(tmp_path, trained):
+    settings = {"mean": torch.tensor([0.5, float("nan")]), "lr": float("nan")}
+    save_checkpoint(trained, tmp_path / "m.pt", settings=settings)
+    assert reuse_checkpoint(tmp_path / "m.pt", settings) is not None
+    with pytest.raises(ValueError, match="other settings: mean"):
+        reuse_checkpoint(tmp_path / "m.pt", {**settings, "mean": torch.tensor([0.5, 1.0])})
