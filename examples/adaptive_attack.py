@@ -2,8 +2,9 @@
 
 A preprocessing defense can look strong against an attacker who ignores it (gray-box) and fall
 to one who attacks through it: BPDA for JPEG and median smoothing, the exact gradient for
-Gaussian smoothing, EOT over TVM's random pixel mask. This example trains (or reuses) the
-quickstart's model, evaluates ``threat_model="both"`` and prints the table and the gap.
+Gaussian smoothing, EOT over TVM's random pixel mask. This example attacks the model given with
+``--checkpoint`` (the quickstart's, say) or trains a small one once, evaluates
+``threat_model="both"`` and prints the table and the gap.
 
     python examples/adaptive_attack.py
     python examples/adaptive_attack.py --eot-samples 4 --epsilons 0.005 0.01
@@ -21,7 +22,13 @@ import hermes
 from hermes.attacks import PGD
 from hermes.data import PCam, make_synthetic_pcam
 from hermes.defenses import JPEG, TVM, GaussianSmoothing, MedianSmoothing
-from hermes.models import fine_tune, load_checkpoint, resnet18, save_checkpoint
+from hermes.models import (
+    fine_tune,
+    load_checkpoint,
+    resnet18,
+    reuse_checkpoint,
+    save_checkpoint,
+)
 from hermes.plotting import plot_auroc_curves
 
 
@@ -34,8 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--checkpoint",
         type=Path,
-        default=Path("outputs/quickstart/resnet18.pt"),
-        help="a hermes checkpoint to attack; trained here if missing",
+        default=None,
+        help="a hermes checkpoint to attack (e.g. outputs/quickstart/resnet18.pt); default: "
+        "train a small model once and keep it as OUTPUT/model.pt",
     )
     parser.add_argument("--n-train", type=int, default=512)
     parser.add_argument("--n-eval", type=int, default=64)
@@ -56,17 +64,21 @@ def main(argv: list[str] | None = None) -> hermes.RobustnessReport:
     progress = not args.no_progress
     args.output.mkdir(parents=True, exist_ok=True)
     data_dir = args.output / "data"
-    if not (data_dir / "camelyonpatch_level_2_split_test_y.h5").exists():
-        make_synthetic_pcam(
-            data_dir,
-            n_train=args.n_train,
-            n_valid=args.n_train // 4,
-            n_test=max(args.n_eval, 64),
-            seed=args.seed,
-        )
-    if args.checkpoint.exists():
-        model = load_checkpoint(args.checkpoint)
+    make_synthetic_pcam(
+        data_dir,
+        n_train=args.n_train,
+        n_valid=args.n_train // 4,
+        n_test=max(args.n_eval, 64),
+        seed=args.seed,
+        reuse=True,
+    )
+    if args.checkpoint is not None:
+        model = load_checkpoint(args.checkpoint)  # a missing file is an error, not a new model
     else:
+        path = args.output / "model.pt"
+        settings = {k: vars(args)[k] for k in ("n_train", "epochs", "batch_size", "seed")}
+        model = reuse_checkpoint(path, settings)
+    if model is None:
         model, history = fine_tune(
             resnet18(num_outputs=1, weights=None, seed=args.seed),
             PCam(data_dir, "train"),
@@ -78,8 +90,7 @@ def main(argv: list[str] | None = None) -> hermes.RobustnessReport:
             seed=args.seed,
             progress=progress,
         )
-        args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        save_checkpoint(model, args.checkpoint, history=history, seed=args.seed)
+        save_checkpoint(model, path, history=history, settings=settings)
 
     tvm_kwargs = {} if args.tvm_steps is None else {"steps": args.tvm_steps}
     defenses = {

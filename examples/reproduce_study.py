@@ -4,8 +4,9 @@ FGSM/PGD x defense grid, Table 1, Table 2, the augmentation heatmaps and the AUR
 Point it at the real PatchCamelyon files with ``--data-dir`` (any layout hermes.data.PCam finds:
 the release's ``.h5``/``.h5.gz`` files or torchvision's ``pcam/`` folder); without it, a synthetic
 PCam-format set is generated (synthetic H&E-like patches, for trying the pipeline, not for
-conclusions). Interrupted runs resume: checkpoints are reused and every finished (attack,
-epsilon) cell of the grid is cached under ``--output``.
+conclusions). Interrupted runs resume: checkpoints trained with the same settings are reused (other
+settings stop the run with an error, never a silent reuse) and every finished (attack, epsilon)
+cell of the grid is cached under ``--output``.
 
     python examples/reproduce_study.py --data-dir /data/pcam --device cuda       # the study
     python examples/reproduce_study.py --n-eval 500 --pgd-steps 10               # a CPU taste
@@ -20,7 +21,7 @@ import torch
 
 import hermes
 from hermes.data import PCam, make_synthetic_pcam
-from hermes.models import fine_tune, load_checkpoint, resnet18, save_checkpoint
+from hermes.models import fine_tune, resnet18, reuse_checkpoint, save_checkpoint
 from hermes.plotting import plot_auroc_curves, plot_difference_heatmap
 from hermes.study import (
     HEADLINE_DEFENSES,
@@ -50,7 +51,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="stratified subset of the training split (default: all of it)",
     )
     parser.add_argument(
-        "--n-eval", type=int, default=5000, help="first N test patches (study: 5000)"
+        "--n-eval",
+        type=int,
+        default=None,
+        help="first N test patches (default: the study's 5000 with --data-dir, else the whole "
+        "synthetic test split)",
     )
     parser.add_argument("--epsilons", type=float, nargs="+", default=list(STUDY_EPSILONS))
     parser.add_argument("--pgd-steps", type=int, default=STUDY_PGD_STEPS)
@@ -85,17 +90,26 @@ def data_root(args: argparse.Namespace) -> Path:
     if args.data_dir is not None:
         return args.data_dir
     root = args.output / "synthetic-pcam"
-    if not (root / "camelyonpatch_level_2_split_test_y.h5").exists():
-        n_train, n_valid, n_test = args.synthetic_size
-        make_synthetic_pcam(root, n_train=n_train, n_valid=n_valid, n_test=n_test, seed=args.seed)
+    n_train, n_valid, n_test = args.synthetic_size
+    make_synthetic_pcam(
+        root, n_train=n_train, n_valid=n_valid, n_test=n_test, seed=args.seed, reuse=True
+    )
     return root
 
 
 def trained_model(args: argparse.Namespace, root: Path, augment: bool) -> torch.nn.Module:
-    """Train (or reuse) the LP-FT ResNet-18 with or without augmentation."""
+    """Train the LP-FT ResNet-18 with or without augmentation, or reuse the one trained with the
+    same settings (a checkpoint trained with other settings stops the run with an error)."""
     path = args.output / f"resnet18-{'aug' if augment else 'noaug'}.pt"
-    if path.exists():
-        return load_checkpoint(path)
+    settings = {
+        "data": str(root.resolve()),
+        "augment": augment,
+        **{k: vars(args)[k] for k in ("n_train", "lp_epochs", "ft_epochs", "batch_size", "seed")},
+        "weights": str(args.weights),
+    }
+    model = reuse_checkpoint(path, settings)
+    if model is not None:
+        return model
     weights = None if args.weights.lower() == "none" else args.weights
     limit = {"limit": args.n_train, "stratify": True, "seed": args.seed} if args.n_train else {}
     model, history = fine_tune(
@@ -111,7 +125,7 @@ def trained_model(args: argparse.Namespace, root: Path, augment: bool) -> torch.
         seed=args.seed,
         progress=not args.no_progress,
     )
-    save_checkpoint(model, path, history=history, augment=augment, seed=args.seed)
+    save_checkpoint(model, path, history=history, settings=settings)
     return model
 
 
@@ -119,7 +133,10 @@ def main(argv: list[str] | None = None) -> dict[str, hermes.RobustnessReport]:
     args = parse_args(argv)
     args.output.mkdir(parents=True, exist_ok=True)
     root = data_root(args)
-    test = PCam(root, "test", limit=args.n_eval)
+    n_eval = args.n_eval
+    if n_eval is None and args.data_dir is not None:
+        n_eval = 5000  # the study evaluated the first 5000 test patches
+    test = PCam(root, "test", limit=n_eval)
     reports = {}
     for name, augment in (("augmented", True), ("no-augmentation", False)):
         model = trained_model(args, root, augment)

@@ -83,7 +83,8 @@ def plot_auroc_curves(
                     alpha=0.15,
                     linewidth=0,
                 )
-        ax.set_title(f"{attack} ({report.threat_model})")
+        column = report.metadata.get("columns", {}).get(attack, {})
+        ax.set_title(f"{attack} ({column.get('threat_model', report.threat_model)})")
         ax.set_xlabel("epsilon (pixel units)")
         ax.set_ylabel(metric.replace("_", " "))
         if metric == "auroc":
@@ -124,7 +125,9 @@ def plot_difference_heatmap(
     ax.set_xticks(range(len(epsilons)), ["clean" if e == 0 else f"{e:g}" for e in epsilons])
     ax.set_yticks(range(len(values)), diff.defenses)
     ax.set_xlabel("epsilon")
-    ax.set_title(f"{metric} difference, {attack}")
+    names = diff.metadata.get("difference")
+    what = f"{names[0]} - {names[1]}" if names else "difference"
+    ax.set_title(f"{metric.replace('_', ' ')}: {what}, {attack}")
     fig.colorbar(image, ax=ax, shrink=0.8)
     return _finish(fig, path)
 

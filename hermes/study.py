@@ -3,7 +3,9 @@
 Use these to rerun the study's grid on any model, or as a starting point for your own.
 hermes keeps the study's settings except where its code had defects (see ``docs/reproducing.md``):
 PGD uses the standard step ``2.5 * eps / steps`` instead of a fixed 0.1 that jumps to a corner of
-every ball, and randomised defenses are seeded.
+every ball, and randomised defenses are seeded (inside :func:`hermes.evaluate_robustness`, which
+derives each batch's TVM mask from its ``seed``; used on their own, the defenses here draw fresh
+masks unless given a generator).
 
 Example:
     >>> from hermes.study import STUDY_EPSILONS, study_defenses

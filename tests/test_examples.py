@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from hermes.data import make_synthetic_pcam
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -31,25 +33,24 @@ TRAIN_FAST = ["--batch-size", "16", "--no-progress"]
 
 
 def test_quickstart_fast(tmp_path, capsys) -> None:
-    report = load("quickstart").main(
-        [
-            "--output",
-            str(tmp_path),
-            "--n-train",
-            "64",
-            "--n-eval",
-            "16",
-            "--lp-epochs",
-            "1",
-            "--ft-epochs",
-            "1",
-            "--epsilons",
-            "0.01",
-            "--pgd-steps",
-            "1",
-            *TRAIN_FAST,
-        ]
-    )
+    args = [
+        "--output",
+        str(tmp_path),
+        "--n-train",
+        "64",
+        "--n-eval",
+        "16",
+        "--lp-epochs",
+        "1",
+        "--ft-epochs",
+        "1",
+        "--epsilons",
+        "0.01",
+        "--pgd-steps",
+        "1",
+        *TRAIN_FAST,
+    ]
+    report = load("quickstart").main(args)
     out = capsys.readouterr().out
     assert "| Defense | Clean | FGSM ε=0.01 | PGD ε=0.01 |" in out
     assert report.defenses == ["None", "Gaussian", "Median", "JPEG", "TVM"]
@@ -62,21 +63,16 @@ def test_quickstart_fast(tmp_path, capsys) -> None:
         "resnet18.pt",
     ):
         assert (tmp_path / name).stat().st_size > 0, name
-    # A second run reuses the checkpoint and the cached grid and gives the same numbers.
-    again = load("quickstart").main(
-        [
-            "--output",
-            str(tmp_path),
-            "--n-eval",
-            "16",
-            "--epsilons",
-            "0.01",
-            "--pgd-steps",
-            "1",
-            *TRAIN_FAST,
-        ]
-    )
+    # A second run reuses the data, the checkpoint and the cached grid: the same numbers.
+    again = load("quickstart").main(args)
     assert again.auroc == report.auroc
+    # Other training settings never reuse that model silently.
+    changed = list(args)
+    changed[changed.index("--ft-epochs") + 1] = "2"
+    with pytest.raises(ValueError, match=r"other settings: ft_epochs 1 \(now 2\)"):
+        load("quickstart").main(changed)
+    with pytest.raises(ValueError, match=r"other arguments: n_train 64 \(now 96\)"):
+        load("quickstart").main([*args, "--n-train", "96"])
 
 
 def test_adaptive_attack_fast(tmp_path, capsys) -> None:
@@ -84,8 +80,6 @@ def test_adaptive_attack_fast(tmp_path, capsys) -> None:
         [
             "--output",
             str(tmp_path),
-            "--checkpoint",
-            str(tmp_path / "model.pt"),
             "--n-train",
             "32",
             "--n-eval",
@@ -106,43 +100,48 @@ def test_adaptive_attack_fast(tmp_path, capsys) -> None:
     assert report.attacks == ["PGD", "PGD [adaptive]"]
     assert "adaptive minus gray-box" in capsys.readouterr().out
     assert (tmp_path / "gray_box_vs_adaptive.png").stat().st_size > 0
+    assert (tmp_path / "model.pt").stat().st_size > 0  # its own model, in its own folder
 
 
 def test_reproduce_study_fast(tmp_path, capsys) -> None:
-    reports = load("reproduce_study").main(
-        [
-            "--output",
-            str(tmp_path),
-            "--synthetic-size",
-            "32",
-            "16",
-            "16",
-            "--n-eval",
-            "16",
-            "--epsilons",
-            "0.01",
-            "0.1",
-            "--pgd-steps",
-            "1",
-            "--lp-epochs",
-            "1",
-            "--ft-epochs",
-            "1",
-            "--weights",
-            "none",
-            "--tvm-steps",
-            "2",
-            "--bootstrap",
-            "20",
-            *TRAIN_FAST,
-        ]
-    )
+    args = [
+        "--output",
+        str(tmp_path),
+        "--synthetic-size",
+        "32",
+        "16",
+        "16",
+        "--n-eval",
+        "16",
+        "--epsilons",
+        "0.01",
+        "0.1",
+        "--pgd-steps",
+        "1",
+        "--lp-epochs",
+        "1",
+        "--ft-epochs",
+        "1",
+        "--weights",
+        "none",
+        "--tvm-steps",
+        "2",
+        "--bootstrap",
+        "20",
+        *TRAIN_FAST,
+    ]
+    reports = load("reproduce_study").main(args)
     assert set(reports) == {"augmented", "no-augmentation"}
     assert len(reports["augmented"].defenses) == 1 + 14  # the study's grid and the baseline
     tables = (tmp_path / "tables.md").read_text()
     assert "# Table 1" in tables and "# Table 2" in tables
     for name in ("curves-augmented.png", "augmentation-heatmap-PGD.png", "report-augmented.json"):
         assert (tmp_path / name).stat().st_size > 0, name
+    # Pointed at other data, the run stops instead of reusing models trained on this set.
+    other = tmp_path / "other-data"
+    make_synthetic_pcam(other, n_train=8, n_valid=8, n_test=8, seed=1)
+    with pytest.raises(ValueError, match=r"trained with other settings: data"):
+        load("reproduce_study").main([*args, "--data-dir", str(other), "--n-eval", "8"])
 
 
 def test_defense_gallery_renders(tmp_path) -> None:

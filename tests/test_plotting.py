@@ -59,6 +59,21 @@ def test_difference_heatmap_is_annotated_and_centred(tmp_path) -> None:
     assert len(ax.texts) == len(DEFENSES) * len(EPS)
     norm = ax.images[0].norm
     assert norm.vcenter == 0.0 and norm.vmin == -norm.vmax
+    augmented, plain = make_report(0.05), make_report()
+    augmented.metadata["name"], plain.metadata["name"] = "augmented", "no-augmentation"
+    title = plot_difference_heatmap(augmented, plain, attack="PGD").axes[0].get_title()
+    assert title == "auroc: augmented - no-augmentation, PGD"  # which way the sign goes
+
+
+def test_both_threat_models_are_named_per_panel() -> None:
+    report = make_report()
+    report.threat_model = "both"
+    report.metadata["columns"] = {
+        "FGSM": {"attack": "FGSM", "threat_model": "gray-box"},
+        "PGD": {"attack": "FGSM", "threat_model": "adaptive"},
+    }
+    titles = [ax.get_title() for ax in plot_auroc_curves(report).axes]
+    assert titles == ["FGSM (gray-box)", "PGD (adaptive)"]
 
 
 def test_defense_gallery_and_adversarial_triplets(tmp_path) -> None:

@@ -18,6 +18,7 @@ block)``: files of any size are written block by block in bounded memory, and th
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -413,6 +414,7 @@ def make_synthetic_pcam(
     *,
     label_noise: float = 0.03,
     compression: str | None = "gzip",
+    reuse: bool = False,
 ) -> dict[str, PCamFiles]:
     """Write synthetic PatchCamelyon files to ``root``, in exactly the original release's format.
 
@@ -424,7 +426,8 @@ def make_synthetic_pcam(
     docstring and ``docs/data.md`` for what it is and is not.
 
     Each file is written under a temporary name and renamed when complete; existing files of
-    the same name are replaced.
+    the same name are replaced, unless ``reuse=True``. The arguments are recorded in
+    ``root/hermes_synthetic.json`` once every file is written.
 
     Args:
         root: folder to write to (created if needed).
@@ -433,6 +436,9 @@ def make_synthetic_pcam(
         label_noise: probability that a label is flipped (``0 <= label_noise <= 0.5``).
         compression: ``"gzip"`` (one patch per chunk) or ``None`` (contiguous, uncompressed:
             faster to read, about 20% larger).
+        reuse: keep a set this function already wrote to ``root`` with the same arguments
+            instead of writing it again (for scripts that are run more than once). A set written
+            with other arguments, or PCam files it did not write, raise ``ValueError``.
 
     Returns:
         ``{"train": PCamFiles(x, y), "valid": ..., "test": ...}``: the paths written.
@@ -458,9 +464,52 @@ def make_synthetic_pcam(
     seed = _check_seed(seed)
     label_noise = check_number(label_noise, "label_noise", low=0.0, high=0.5)
     compression = check_choice(compression, "compression", ("gzip", None))
+    if not isinstance(reuse, bool):
+        raise TypeError(f"reuse must be a bool; got {type(reuse).__name__}")
     folder = Path(root)
+    settings = {
+        **{f"n_{k}": v for k, v in sizes.items()},
+        "seed": seed,
+        "label_noise": label_noise,
+        "compression": compression,
+    }
+    existing = {
+        split: PCamFiles(folder / file_name(split, "x"), folder / file_name(split, "y"))
+        for split in sizes
+    }
+    if reuse and _reusable(folder, settings, existing):
+        return existing
     folder.mkdir(parents=True, exist_ok=True)
-    return {
+    (folder / _SETTINGS_FILE).unlink(missing_ok=True)
+    files = {
         split: _write_split(folder, split, n, seed, label_noise, compression)
         for split, n in sizes.items()
     }
+    (folder / _SETTINGS_FILE).write_text(json.dumps(settings, sort_keys=True))
+    return files
+
+
+_SETTINGS_FILE = "hermes_synthetic.json"
+
+
+def _reusable(folder: Path, settings: dict, files: dict[str, PCamFiles]) -> bool:
+    """Whether ``folder`` holds a complete set written with ``settings`` (False: nothing there)."""
+    present = [p for pair in files.values() for p in pair if p.exists()]
+    record = folder / _SETTINGS_FILE
+    if not present and not record.exists():
+        return False
+    if not record.exists() or len(present) < 2 * len(files):
+        raise ValueError(
+            f"root '{folder}' holds PCam files that make_synthetic_pcam did not finish writing "
+            "(or real ones); reuse=True will not overwrite them: choose another root"
+        )
+    stored = json.loads(record.read_text())
+    changed = [
+        f"{k} {stored.get(k)!r} (now {v!r})" for k, v in settings.items() if stored.get(k) != v
+    ]
+    if changed:
+        raise ValueError(
+            f"root '{folder}' holds a synthetic set written with other arguments: "
+            f"{', '.join(changed)}; delete it or choose another root"
+        )
+    return True

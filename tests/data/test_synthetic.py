@@ -53,8 +53,8 @@ def test_files_have_exactly_the_release_format(tmp_path) -> None:
             assert x.compression == "gzip" and y.compression == "gzip"
             assert set(np.unique(y[()]).tolist()) <= {0, 1}
     assert sorted(p.name for p in root.iterdir()) == sorted(
-        p.name for paths in files.values() for p in paths
-    )  # no temporary files left behind
+        [*(p.name for paths in files.values() for p in paths), "hermes_synthetic.json"]
+    )  # no temporary files left behind; the record of the arguments (for reuse=True)
 
 
 def test_files_hold_the_in_memory_patches(tmp_path) -> None:
@@ -84,6 +84,25 @@ def test_rewriting_replaces_the_files(tmp_path) -> None:
     np.testing.assert_array_equal(
         read_raw(files["test"])[0], synthetic_pcam_arrays(2, 1, split="test")[0]
     )
+
+
+def test_reuse_keeps_a_set_written_with_the_same_arguments(tmp_path) -> None:
+    files = make_synthetic_pcam(tmp_path, 3, 3, 2, seed=0, reuse=True)
+    stamps = {p: p.stat().st_mtime_ns for pair in files.values() for p in pair}
+    assert make_synthetic_pcam(tmp_path, 3, 3, 2, seed=0, reuse=True) == files
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # not written again
+    with pytest.raises(ValueError, match=r"other arguments: n_test 2 \(now 4\), seed 0 \(now 1\)"):
+        make_synthetic_pcam(tmp_path, 3, 3, 4, seed=1, reuse=True)
+    make_synthetic_pcam(tmp_path, 3, 3, 4, seed=1)  # without reuse: rewritten, then reusable
+    assert make_synthetic_pcam(tmp_path, 3, 3, 4, seed=1, reuse=True)["test"] == files["test"]
+
+
+def test_reuse_never_takes_files_it_did_not_write(tmp_path) -> None:
+    files = make_synthetic_pcam(tmp_path, 3, 3, 2, seed=0)
+    (tmp_path / "hermes_synthetic.json").unlink()  # as if they were the real release
+    with pytest.raises(ValueError, match="did not finish writing"):
+        make_synthetic_pcam(tmp_path, 3, 3, 2, seed=0, reuse=True)
+    assert files["test"].x.exists()  # left alone
 
 
 # --------------------------------------------------------------------------------------------
