@@ -1,7 +1,9 @@
 """Figures of the study: AUROC-vs-epsilon curves, difference heatmaps, defense galleries and
 adversarial triplets. Needs matplotlib (``pip install "hermes-robustness[plot]"``).
 
-Every function returns the matplotlib ``Figure`` and, given ``path``, also saves it there.
+Every function returns the matplotlib ``Figure``. Given ``path``, it also saves the figure there
+and closes it in pyplot (so a script drawing many figures does not pile them up in memory); the
+returned figure can still be saved again or shown in a notebook.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def _finish(fig: Figure, path: str | Path | None) -> Figure:
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=120)
+        _pyplot().close(fig)
     return fig
 
 

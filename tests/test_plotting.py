@@ -96,3 +96,16 @@ def test_defense_gallery_and_adversarial_triplets(tmp_path) -> None:
     assert len(fig.axes) == 6
     with pytest.raises(ValueError, match="x and x_adv must have the same shape"):
         plot_adversarial_examples(x, x_adv[:1])
+
+
+def test_saved_figures_are_closed_in_pyplot_but_still_usable(tmp_path) -> None:
+    import matplotlib.pyplot as plt
+
+    before = len(plt.get_fignums())
+    fig = plot_auroc_curves(make_report(), path=tmp_path / "a.png")
+    assert len(plt.get_fignums()) == before  # nothing left open
+    fig.savefig(tmp_path / "again.png")
+    assert_png(tmp_path / "again.png")
+    shown = plot_auroc_curves(make_report())  # no path: left open for plt.show()
+    assert shown.number in plt.get_fignums()
+    plt.close(shown)
