@@ -8,9 +8,25 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["make_generator", "rand_like", "randn_like"]
+__all__ = ["check_generator", "make_generator", "rand_like", "randn_like"]
 
 GeneratorLike = torch.Generator | int | None
+
+
+def check_generator(generator: object) -> GeneratorLike:
+    """Return ``generator`` if it is a ``torch.Generator``, an int seed or ``None``; else TypeError.
+
+    Example:
+        >>> check_generator(7)
+        7
+    """
+    if isinstance(generator, bool) or not (
+        generator is None or isinstance(generator, (int, torch.Generator))
+    ):
+        raise TypeError(
+            f"generator must be a torch.Generator, an int seed or None; got {type(generator).__name__}"
+        )
+    return generator
 
 
 def make_generator(generator: GeneratorLike, device: torch.device | str = "cpu") -> torch.Generator:
@@ -24,12 +40,8 @@ def make_generator(generator: GeneratorLike, device: torch.device | str = "cpu")
         >>> g.initial_seed()
         42
     """
-    if isinstance(generator, torch.Generator):
+    if isinstance(check_generator(generator), torch.Generator):
         return generator
-    if isinstance(generator, bool) or not (generator is None or isinstance(generator, int)):
-        raise TypeError(
-            f"generator must be a torch.Generator, an int seed or None; got {type(generator).__name__}"
-        )
     fresh = torch.Generator(device=device)
     if generator is None:
         fresh.seed()

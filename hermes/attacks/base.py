@@ -8,21 +8,9 @@ from abc import ABC, abstractmethod
 import torch
 from torch import nn
 
-from hermes._random import GeneratorLike
 from hermes._validation import check_number
 
-__all__ = ["Attack", "check_generator"]
-
-
-def check_generator(generator: object) -> GeneratorLike:
-    """Return ``generator`` if it is a ``torch.Generator``, an int seed or ``None``."""
-    if generator is not None and (
-        isinstance(generator, bool) or not isinstance(generator, (int, torch.Generator))
-    ):
-        raise TypeError(
-            f"generator must be a torch.Generator, an int seed or None; got {type(generator).__name__}"
-        )
-    return generator
+__all__ = ["Attack"]
 
 
 class Attack(nn.Module, ABC):

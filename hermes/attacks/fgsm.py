@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hermes._random import GeneratorLike
+from hermes._random import GeneratorLike, check_generator
 from hermes._validation import check_positive_int
 from hermes.attacks import functional as F
-from hermes.attacks.base import Attack, check_generator
+from hermes.attacks.base import Attack
 
 __all__ = ["FGSM"]
 

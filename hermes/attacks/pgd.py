@@ -7,10 +7,10 @@ import math
 import torch
 from torch import nn
 
-from hermes._random import GeneratorLike
+from hermes._random import GeneratorLike, check_generator
 from hermes._validation import check_number, check_positive_int
 from hermes.attacks import functional as F
-from hermes.attacks.base import Attack, check_generator
+from hermes.attacks.base import Attack
 
 __all__ = ["PGD"]
 

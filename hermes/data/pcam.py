@@ -104,7 +104,7 @@ class PCam(Dataset):
             images = get_dataset(fx, "x", self.x_path)
             n = check_images_dataset(images, self.x_path)
             if n:
-                self._read_checked(images, np.array([0, n - 1]), self.x_path)
+                _read_rows_checked(images, np.array([0, n - 1]), self.x_path)
         with open_h5(self.y_path) as fy:
             file_labels = read_labels(get_dataset(fy, "y", self.y_path), self.y_path)
         if file_labels.size != n:
@@ -118,6 +118,7 @@ class PCam(Dataset):
         self._file: h5py.File | None = None
         self._images: h5py.Dataset | None = None
         self._pid: int | None = None
+        self._rows_per_chunk: int | None = None  # the open dataset's layout (see _inflate)
 
     @staticmethod
     def _locate(root: Any, split: str, x_path: Any, y_path: Any) -> tuple[Path, Path]:
@@ -166,7 +167,7 @@ class PCam(Dataset):
         if not -n <= index < n:
             raise IndexError(f"index {index} is out of range for a PCam dataset of {n} patches")
         row = self.rows[index]
-        image = _to_float(self._read_checked(self._dataset(), row[None], self.x_path))[0]
+        image = _to_float(self._read_checked(row[None]))[0]
         if self.transform is not None:
             image = self.transform(image)
         return image, int(self.labels[index])
@@ -221,11 +222,11 @@ class PCam(Dataset):
         """Close this process's image file handle (it reopens on the next read)."""
         if self._file is not None and self._pid == os.getpid():
             self._file.close()
-        self._file = self._images = self._pid = None
+        self._file = self._images = self._pid = self._rows_per_chunk = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_file"] = state["_images"] = state["_pid"] = None
+        state["_file"] = state["_images"] = state["_pid"] = state["_rows_per_chunk"] = None
         return state
 
     def __repr__(self) -> str:
@@ -239,27 +240,41 @@ class PCam(Dataset):
             self._file = open_h5(self.x_path)
             self._images = self._file["x"]
             self._pid = pid
+            self._rows_per_chunk = inflatable_rows_per_chunk(self._images)
         return self._images
 
     def _load(self, index: Any) -> tuple[torch.Tensor, torch.Tensor]:
         positions = _as_positions(index, len(self), "index", IndexError)
         rows = self.rows[positions]
-        images = _to_float(self._read_checked(self._dataset(), rows, self.x_path))
+        images = _to_float(self._read_checked(rows))
         return images, self.labels[torch.from_numpy(positions)]
 
-    @staticmethod
-    def _read_checked(images: h5py.Dataset, rows: np.ndarray, path: Path) -> np.ndarray:
-        try:
-            return _read_rows(images, rows)
-        except OSError as error:
-            raise DataFileError(
-                f"'{path}': reading images failed ({error}); the file is truncated or corrupt. "
-                f"{DOWNLOAD_HINT}"
-            ) from error
+    def _read_checked(self, rows: np.ndarray) -> np.ndarray:
+        images = self._dataset()
+        return _read_rows_checked(images, rows, self.x_path, self._rows_per_chunk)
 
 
-def _read_rows(images: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
-    """Read ``images[rows]`` (any order, repeats allowed) with as few slice reads as possible."""
+def _read_rows_checked(
+    images: h5py.Dataset, rows: np.ndarray, path: Path, rows_per_chunk: int | str | None = "detect"
+) -> np.ndarray:
+    """:func:`_read_rows`, with a read failure reported as a ``DataFileError`` naming ``path``."""
+    try:
+        return _read_rows(images, rows, rows_per_chunk)
+    except OSError as error:
+        raise DataFileError(
+            f"'{path}': reading images failed ({error}); the file is truncated or corrupt. "
+            f"{DOWNLOAD_HINT}"
+        ) from error
+
+
+def _read_rows(
+    images: h5py.Dataset, rows: np.ndarray, rows_per_chunk: int | str | None = "detect"
+) -> np.ndarray:
+    """Read ``images[rows]`` (any order, repeats allowed) with as few slice reads as possible.
+
+    ``rows_per_chunk`` is the dataset's :func:`inflatable_rows_per_chunk`, looked up when
+    ``"detect"`` (callers that read the same dataset often pass it once found).
+    """
     out = np.empty((rows.size, *images.shape[1:]), dtype=np.uint8)
     if rows.size == 0:
         return out
@@ -267,7 +282,8 @@ def _read_rows(images: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
     order = None if ordered else np.argsort(rows, kind="stable")
     wanted = rows if order is None else rows[order]
     target = out if order is None else np.empty_like(out)
-    rows_per_chunk = inflatable_rows_per_chunk(images)
+    if rows_per_chunk == "detect":
+        rows_per_chunk = inflatable_rows_per_chunk(images)
     cuts = np.flatnonzero(np.diff(wanted) > _MAX_GAP) + 1
     for start, stop in zip(np.r_[0, cuts], np.r_[cuts, wanted.size]):
         first, last = int(wanted[start]), int(wanted[stop - 1])

@@ -36,7 +36,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from hermes._random import GeneratorLike, make_generator
+from hermes._random import GeneratorLike, check_generator, make_generator
 from hermes._substitute import substitute_gradient
 from hermes._validation import (
     check_choice,
@@ -70,16 +70,6 @@ def _check_settings(
     keep_prob = check_number(keep_prob, "keep_prob", low=0.0, low_inclusive=False, high=1.0)
     lamb = check_number(lamb, "lamb", low=0.0)
     return keep_prob, lamb, _check_norm(norm), check_positive_int(steps, "steps", minimum=0)
-
-
-def _check_generator(generator: Any) -> None:
-    if isinstance(generator, bool) or not (
-        generator is None or isinstance(generator, (int, torch.Generator))
-    ):
-        raise TypeError(
-            "generator must be a torch.Generator, an int seed or None; "
-            f"got {type(generator).__name__}"
-        )
 
 
 def _check_mask(mask: Any, x: torch.Tensor) -> torch.Tensor:
@@ -362,7 +352,7 @@ def tvm(
     check_images(x, "x")
     keep_prob, lamb, norm, steps = _check_settings(keep_prob, lamb, norm, steps)
     gradient = check_choice(gradient, "gradient", TVM.gradient_modes)
-    _check_generator(generator)
+    check_generator(generator)
     if mask is not None:
         if generator is not None:
             raise ValueError("pass either mask or generator to tvm, not both")
@@ -428,7 +418,7 @@ class TVM(Defense):
         self.keep_prob, self.lamb, self.norm, self.steps = _check_settings(
             keep_prob, lamb, norm, steps
         )
-        _check_generator(generator)
+        check_generator(generator)
         self.generator = generator
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

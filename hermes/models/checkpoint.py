@@ -305,7 +305,9 @@ def _same(a: Any, b: Any) -> bool:
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
-    return type(a) is type(b) and a == b if a is not _MISSING and b is not _MISSING else a is b
+    if a is _MISSING or b is _MISSING:
+        return a is b
+    return type(a) is type(b) and a == b
 
 
 def _plain(value: Any, where: str) -> Any:
