@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from hermes._validation import check_number
+from hermes.attacks._checks import check_model
 
 __all__ = ["Attack"]
 
@@ -29,9 +30,7 @@ class Attack(nn.Module, ABC):
 
     def __init__(self, model: nn.Module, eps: float, *, targeted: bool = False) -> None:
         super().__init__()
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
-        self.model = model
+        self.model = check_model(model)
         self.eps = check_number(eps, "eps", low=0.0, high=math.inf, high_inclusive=False)
         if not isinstance(targeted, bool):
             raise TypeError(f"targeted must be a bool; got {type(targeted).__name__}")

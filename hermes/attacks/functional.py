@@ -15,40 +15,16 @@ from hermes._modes import eval_mode
 from hermes._random import GeneratorLike, make_generator
 from hermes._seeding import draw_seed, has_generators, seeded
 from hermes._validation import (
-    check_choice,
     check_images,
     check_labels,
     check_number,
     check_positive_int,
 )
+from hermes.attacks._checks import check_model, normalize_norm
 from hermes.attacks._loss import eot_loss_and_gradient, loss_and_gradient
 from hermes.attacks._projection import ascent_step, project, random_start
 
 __all__ = ["fgsm", "normalize_norm", "pgd"]
-
-
-def normalize_norm(norm: str | float | int) -> str:
-    """Return the canonical name of a threat-model norm: ``"inf"`` or ``"2"``.
-
-    Example:
-        >>> normalize_norm(float("inf")), normalize_norm(2)
-        ('inf', '2')
-    """
-    aliases = {"inf": "inf", "linf": "inf", math.inf: "inf", 2: "2", "2": "2", "l2": "2"}
-    key = norm.lower() if isinstance(norm, str) else norm
-    try:
-        known = not isinstance(norm, bool) and key in aliases
-    except TypeError:  # unhashable
-        known = False
-    if not known:
-        check_choice(norm, "norm", ("inf", 2))
-    return aliases[key]
-
-
-def _check_model(model: object) -> nn.Module:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
-    return model
 
 
 def fgsm(
@@ -160,7 +136,7 @@ def pgd(
         >>> bool(((x_adv - x).flatten(1).norm(dim=1) <= 0.5 + 1e-6).all())
         True
     """
-    _check_model(model)
+    check_model(model)
     check_images(x, "x")
     y = check_labels(y, x.shape[0], "y")
     eps = check_number(eps, "eps", low=0.0, high=math.inf, high_inclusive=False)
