@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from hermes._losses import classification_loss
-from hermes._seeding import draw_seed, seeded
+from hermes._random import draw_seed, seeded
 
 __all__ = ["eot_loss_and_gradient", "loss_and_gradient"]
 

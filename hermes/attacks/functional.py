@@ -12,8 +12,7 @@ from torch import nn
 
 from hermes._losses import classification_loss
 from hermes._modes import eval_mode
-from hermes._random import GeneratorLike, make_generator
-from hermes._seeding import draw_seed, has_generators, seeded
+from hermes._random import GeneratorLike, draw_seed, has_generators, make_generator, seeded
 from hermes._validation import (
     check_images,
     check_labels,

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from hermes._seeding import derive_seed, seeded
+from hermes._random import derive_seed, seeded
 from hermes.evaluation._batches import BatchSource
 from hermes.models.scores import positive_class_scores
 

@@ -29,10 +29,9 @@ import kornia.augmentation as K
 import torch
 from torch import nn
 
-from hermes._random import make_generator
+from hermes._random import make_generator, seeded_global_rng
 from hermes._validation import check_images, check_number
 from hermes.errors import RangeError, ShapeError
-from hermes.models._seeding import seeded_global_rng
 
 __all__ = ["Augmentation"]
 

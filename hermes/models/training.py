@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from hermes._losses import classification_loss
-from hermes.models._seeding import seeded_global_rng
+from hermes._random import seeded_global_rng
 from hermes.models._training_inputs import (
     check_config,
     checked_batches,
