@@ -92,13 +92,20 @@ def test_adaptive_attack_fast(tmp_path, capsys) -> None:
             "1",
             "--eot-samples",
             "1",
+            "--apgd-steps",
+            "1",
             "--tvm-steps",
             "3",
             *TRAIN_FAST,
         ]
     )
     assert report.attacks == ["PGD", "PGD [adaptive]"]
-    assert "adaptive minus gray-box" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "## Adaptive: one gradient mode per defense" in out
+    assert "## Adaptive: worst case" in out
+    assert "| TVM | " in out and "PGD/unrolled" in out  # the candidate table
+    assert "adaptive minus gray-box" in out
+    assert not [d for d in report.diagnostics if d.check == "adaptive-weaker"]
     assert (tmp_path / "gray_box_vs_adaptive.png").stat().st_size > 0
     assert (tmp_path / "model.pt").stat().st_size > 0  # its own model, in its own folder
 

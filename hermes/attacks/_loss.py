@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
 from hermes._losses import classification_loss
 from hermes._random import draw_seed, seeded
 
-__all__ = ["eot_loss_and_gradient", "loss_and_gradient"]
+__all__ = ["LossFunction", "eot_loss_and_gradient", "loss_and_gradient"]
+
+#: A per-sample loss of ``(logits, labels)``, shaped ``(B,)``; the attacker pushes it up.
+LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def loss_and_gradient(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, targeted: bool = False
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    targeted: bool = False,
+    loss_fn: LossFunction = classification_loss,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Gradient of the attacker's objective with respect to the input, and the per-sample loss.
 
     The objective is the loss (untargeted: push it up) or minus the loss (targeted: pull the
-    prediction towards ``y``). The sum over the batch is differentiated, so each sample's gradient
-    does not depend on the batch it is in. Gradients are taken with ``torch.autograd.grad`` with
-    respect to the input only: nothing is accumulated in parameters' ``.grad``.
+    prediction towards ``y``). The loss is ``loss_fn(logits, y)``, by default the classification
+    loss matching the model's output (BCE for one logit, cross-entropy for ``K``). The sum over
+    the batch is differentiated, so each sample's gradient does not depend on the batch it is in.
+    Gradients are taken with ``torch.autograd.grad`` with respect to the input only: nothing is
+    accumulated in parameters' ``.grad``.
 
     Returns:
         ``(grad, loss)``: ``grad`` shaped like ``x`` (ascent direction of the objective) and the
@@ -32,7 +44,7 @@ def loss_and_gradient(
         )
     with torch.enable_grad():
         leaf = x.detach().requires_grad_(True)
-        loss = classification_loss(model(leaf), y)
+        loss = loss_fn(model(leaf), y)
         grad = None
         if loss.requires_grad:
             (grad,) = torch.autograd.grad(loss.sum(), leaf, allow_unused=True)
@@ -54,12 +66,14 @@ def eot_loss_and_gradient(
     samples: int,
     generator: torch.Generator,
     targeted: bool = False,
+    loss_fn: LossFunction = classification_loss,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Expectation over Transformation: the gradient averaged over ``samples`` random draws.
 
     Before each draw every randomised submodule of ``model`` (anything keeping its randomness in
     a ``generator`` attribute, such as :class:`~hermes.defenses.TVM`) is seeded from
     ``generator``, so the estimate is reproducible; the attributes are restored afterwards.
+    ``targeted`` and ``loss_fn`` are as in :func:`loss_and_gradient`.
 
     Returns:
         ``(grad, loss)``: the mean gradient and the mean per-sample loss over the draws.
@@ -67,7 +81,7 @@ def eot_loss_and_gradient(
     grad_sum, loss_sum = None, None
     for _ in range(samples):
         with seeded(model, draw_seed(generator)):
-            grad, loss = loss_and_gradient(model, x, y, targeted=targeted)
+            grad, loss = loss_and_gradient(model, x, y, targeted=targeted, loss_fn=loss_fn)
         grad_sum = grad if grad_sum is None else grad_sum + grad
         loss_sum = loss if loss_sum is None else loss_sum + loss
     return grad_sum / samples, loss_sum / samples

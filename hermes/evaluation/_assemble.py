@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from hermes.evaluation import metrics
-from hermes.evaluation._units import BASELINE, Unit
+from hermes.evaluation._units import ADAPTIVE, GRAY_BOX, Unit, unit_threats
+from hermes.evaluation.diagnostics import find_diagnostics
 from hermes.evaluation.grid_values import MetricGrid
 from hermes.evaluation.report import RobustnessReport
 
@@ -19,19 +20,9 @@ ADAPTIVE_SUFFIX = " [adaptive]"
 
 def _columns(threat_model: str, attacks: list[str]) -> list[tuple[str, str, str]]:
     """(report column name, attack name, threat) for every attack column of the report."""
-    if threat_model == "both":
-        return [(a, a, "gray-box") for a in attacks] + [
-            (a + ADAPTIVE_SUFFIX, a, "adaptive") for a in attacks
-        ]
-    return [(a, a, threat_model) for a in attacks]
-
-
-def _unit_for(threat: str, attack: str, eps: float, defense: str, threat_model: str) -> Unit:
-    if eps == 0:
-        return Unit("clean")
-    if threat == "gray-box" or (defense == BASELINE and threat_model == "both"):
-        return Unit("gray-box", attack, eps)
-    return Unit("adaptive", attack, eps, defense)
+    threats = unit_threats(threat_model)
+    suffix = {GRAY_BOX: "", ADAPTIVE: ADAPTIVE_SUFFIX if threat_model == "both" else ""}
+    return [(a + suffix[t], a, t) for t in threats for a in attacks]
 
 
 def assemble_report(
@@ -45,6 +36,7 @@ def assemble_report(
     ci_level: float,
     seed: int,
     metadata: dict[str, Any],
+    sanity_eps: float | None = None,
 ) -> RobustnessReport:
     clean = results[Unit("clean")]
     labels = clean["labels"].numpy()
@@ -59,12 +51,16 @@ def assemble_report(
     values: dict[str, dict] = {"auroc": {}, "accuracy": {}, "success_rate": {}}
     ci: dict = {}
     scores: dict = {}
+    selection: dict = {}
+    candidate_auroc: dict = {}
+    sanity: dict = {}
     columns = _columns(threat_model, attacks)
     for d in defenses:
-        clean_scores = clean["scores"][d].numpy()
+        clean_scores = clean["scores"]["clean"][d].numpy()
         for column, attack, threat in columns:
             for e in epsilons:
-                s = results[_unit_for(threat, attack, e, d, threat_model)]["scores"][d].numpy()
+                result = results[Unit(threat_model, attack, e)] if e > 0 else clean
+                s = result["scores"]["clean" if e == 0 else threat][d].numpy()
                 key = (d, column, e)
                 scores[key] = s
                 values["auroc"][key] = metrics.auroc(labels, s)
@@ -72,41 +68,79 @@ def assemble_report(
                 values["success_rate"][key] = metrics.success_rate(labels, clean_scores, s)
                 if counts is not None:
                     ci[key] = metrics.bootstrap_interval(labels, s, counts, ci_level)
+                if e > 0 and threat == ADAPTIVE:
+                    selection[key] = dict(result["wins"][d])
+                    candidate_auroc[key] = {
+                        c: metrics.auroc(labels, cs.numpy())
+                        for c, cs in result["candidates"][d].items()
+                    }
+            if sanity_eps is not None:
+                probe = results[Unit(threat_model, attack, sanity_eps)]
+                sanity[(d, column)] = metrics.auroc(labels, probe["scores"][threat][d].numpy())
 
-    defense_seconds = dict.fromkeys(defenses, 0.0)
-    defense_passes = dict.fromkeys(defenses, 0)
-    attack_seconds: dict[str, dict[str, list[float]]] = {c: {} for c, _, _ in columns}
-    for unit, result in results.items():
-        for d, seconds in result["defense_seconds"].items():
-            defense_seconds[d] += seconds
-            defense_passes[d] += 1
-        if unit.threat != "clean":
-            column = unit.attack + (
-                ADAPTIVE_SUFFIX if threat_model == "both" and unit.threat == "adaptive" else ""
-            )
-            attack_seconds[column].setdefault(str(unit.eps), []).append(
-                result["attack_seconds"] / n
-            )
-    timing = {
-        "defense": {d: defense_seconds[d] / (n * defense_passes[d]) for d in defenses},
-        "attack": {
-            c: {e: float(np.mean(v)) for e, v in per_eps.items()}
-            for c, per_eps in attack_seconds.items()
-        },
+    column_info = {
+        c: {
+            "attack": a,
+            "threat_model": t,
+            "gradient_free": any(
+                r.get("gradient_free", False) for u, r in results.items() if u.attack == a
+            ),
+        }
+        for c, a, t in columns
     }
+    auroc = MetricGrid("auroc", values["auroc"])
     return RobustnessReport(
-        auroc=MetricGrid("auroc", values["auroc"]),
+        auroc=auroc,
         accuracy=MetricGrid("accuracy", values["accuracy"]),
         success_rate=MetricGrid("success_rate", values["success_rate"]),
         ci=MetricGrid("ci", ci) if counts is not None else None,
         threat_model=threat_model,
         n_samples=int(n),
         n_positive=int(np.sum(labels == 1)),
-        timing=timing,
-        metadata={
-            **metadata,
-            "columns": {c: {"attack": a, "threat_model": t} for c, a, t in columns},
-        },
+        timing=_timing(results, columns, defenses, n),
+        metadata={**metadata, "columns": column_info},
         labels=labels,
         scores=scores,
+        selection=selection or None,
+        candidate_auroc=candidate_auroc or None,
+        sanity={"epsilon": sanity_eps, "auroc": sanity} if sanity_eps is not None else None,
+        diagnostics=find_diagnostics(
+            auroc,
+            column_info,
+            candidate_auroc=candidate_auroc,
+            sanity=sanity,
+            sanity_eps=sanity_eps,
+        ),
     )
+
+
+def _timing(
+    results: dict[Unit, dict[str, Any]],
+    columns: list[tuple[str, str, str]],
+    defenses: list[str],
+    n: int,
+) -> dict[str, Any]:
+    """Seconds per image: each defense's scoring pass, each attack column's crafting per eps."""
+    defense_seconds = dict.fromkeys(defenses, 0.0)
+    defense_passes = dict.fromkeys(defenses, 0)
+    for result in results.values():
+        for d, (seconds, passes) in result["defense_seconds"].items():
+            defense_seconds[d] += seconds
+            defense_passes[d] += passes
+    attack: dict[str, dict[str, float]] = {c: {} for c, _, _ in columns}
+    for unit, result in results.items():
+        if unit.threat == "clean":
+            continue
+        for column, a, threat in columns:
+            if a != unit.attack:
+                continue
+            spent = result["attack_seconds"][threat]
+            per_defense = list(spent.values()) if isinstance(spent, dict) else [spent]
+            attack[column][str(unit.eps)] = float(np.mean(per_defense)) / n
+    return {
+        "defense": {
+            d: defense_seconds[d] / (n * defense_passes[d]) if defense_passes[d] else 0.0
+            for d in defenses
+        },
+        "attack": attack,
+    }

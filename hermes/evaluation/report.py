@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from hermes.evaluation.diagnostics import Diagnostic
 from hermes.evaluation.grid_values import MetricGrid, eps_key
 
 __all__ = ["RobustnessReport"]
@@ -27,6 +28,10 @@ def _none_to_nan(value: float | None) -> float:
     return float("nan") if value is None else float(value)
 
 
+def _eps_keyed(cells: dict | None) -> dict | None:
+    return None if cells is None else {(d, a, eps_key(e)): v for (d, a, e), v in cells.items()}
+
+
 class RobustnessReport:
     """AUROC (and accuracy, attack success rate) over defense x attack x epsilon.
 
@@ -40,6 +45,15 @@ class RobustnessReport:
         timing: ``{"defense": {name: seconds per image}, "attack": {name: {eps: seconds per image}}}``.
         labels, scores: the labels and, per cell, the positive-class scores (kept in memory for
             further analysis; not written by :meth:`to_json` unless asked).
+        selection: for adaptive cells, ``{(defense, attack, eps): {candidate: examples won}}``:
+            which candidate of the worst case (``"transfer"``, ``"PGD/identity"``,
+            ``"APGD/unrolled"``, ...) hurt each example most; ``None`` without adaptive cells.
+        candidate_auroc: for adaptive cells, each candidate's own AUROC under the same scoring
+            draw, ``{(defense, attack, eps): {candidate: auroc}}``.
+        sanity: ``{"epsilon": sanity_eps, "auroc": {(defense, attack): auroc}}`` for the
+            large-budget probe, or ``None``.
+        diagnostics: the failed sanity checks (:class:`~hermes.evaluation.Diagnostic`), each
+            naming its cell; listed under :meth:`table`.
 
     Example:
         >>> cells = {("None", "PGD", 0.0): 0.94, ("None", "PGD", 0.01): 0.13,
@@ -66,6 +80,10 @@ class RobustnessReport:
         metadata: dict[str, Any] | None = None,
         labels: np.ndarray | None = None,
         scores: dict[tuple[str, str, float], np.ndarray] | None = None,
+        selection: dict[tuple[str, str, float], dict[str, int]] | None = None,
+        candidate_auroc: dict[tuple[str, str, float], dict[str, float]] | None = None,
+        sanity: dict[str, Any] | None = None,
+        diagnostics: Sequence[Diagnostic] = (),
     ) -> None:
         self.auroc = auroc
         self.accuracy = accuracy or MetricGrid("accuracy", {})
@@ -78,6 +96,10 @@ class RobustnessReport:
         self.metadata = metadata or {}
         self.labels = labels
         self.scores = scores
+        self.selection = _eps_keyed(selection)
+        self.candidate_auroc = _eps_keyed(candidate_auroc)
+        self.sanity = sanity
+        self.diagnostics = list(diagnostics)
 
     # ---- shape of the grid -------------------------------------------------------------------
     @property
@@ -166,6 +188,9 @@ class RobustnessReport:
         for d in self.defenses:
             row = [d, cell(d, attacks[0], 0.0), *[cell(d, a, e) for a in attacks for e in chosen]]
             lines.append("| " + " | ".join(row) + " |")
+        if self.diagnostics:
+            lines += ["", "Sanity checks that failed (see report.diagnostics):"]
+            lines += [f"- {d}" for d in self.diagnostics]
         return "\n".join(lines)
 
     def compare(self, other: RobustnessReport) -> RobustnessReport:
@@ -173,9 +198,35 @@ class RobustnessReport:
 
         This is the study's Table 2 / Figure 3 (augmented model minus non-augmented model). The
         result is a report (``metadata["difference"]`` set) with the same table and plots.
+
+        Raises:
+            ValueError: the reports come from different threat models or different samples
+                (count, positives, or labels, wherever both reports record them): their
+                difference would not measure the models.
         """
         if not isinstance(other, RobustnessReport):
             raise TypeError(f"other must be a RobustnessReport; got {type(other).__name__}")
+        differences = [
+            f"{what} {mine!r} vs {theirs!r}"
+            for what, mine, theirs in (
+                ("threat_model", self.threat_model, other.threat_model),
+                ("n_samples", self.n_samples, other.n_samples),
+                ("n_positive", self.n_positive, other.n_positive),
+            )
+            if mine != theirs and mine is not None and theirs is not None  # None: not recorded
+        ]
+        if (
+            not differences
+            and self.labels is not None
+            and other.labels is not None
+            and not np.array_equal(self.labels, other.labels)
+        ):
+            differences.append("labels differ (another sample or order)")
+        if differences:
+            raise ValueError(
+                "other must be a report of the same threat model on the same samples; "
+                + "; ".join(differences)
+            )
         grids = {}
         for name in METRICS:
             mine, theirs = self.metric(name), other.metric(name)
@@ -248,6 +299,22 @@ class RobustnessReport:
             ],
             "timing": self.timing,
             "metadata": self.metadata,
+            "selection": None
+            if self.selection is None
+            else [[d, a, e, wins] for (d, a, e), wins in self.selection.items()],
+            "candidate_auroc": None
+            if self.candidate_auroc is None
+            else [
+                [d, a, e, {c: _nan_to_none(v) for c, v in per.items()}]
+                for (d, a, e), per in self.candidate_auroc.items()
+            ],
+            "sanity": None
+            if self.sanity is None
+            else {
+                "epsilon": self.sanity["epsilon"],
+                "auroc": [[d, a, _nan_to_none(v)] for (d, a), v in self.sanity["auroc"].items()],
+            },
+            "diagnostics": [d.to_dict() for d in self.diagnostics],
         }
         if include_scores and self.scores is not None and self.labels is not None:
             out["labels"] = np.asarray(self.labels).tolist()
@@ -290,8 +357,25 @@ class RobustnessReport:
         if "scores" in data:
             labels = np.asarray(data["labels"])
             scores = {(d, a, eps_key(e)): np.asarray(s) for d, a, e, s in data["scores"]}
+        selection = candidate_auroc = sanity = None
+        if data.get("selection") is not None:
+            selection = {(d, a, e): wins for d, a, e, wins in data["selection"]}
+        if data.get("candidate_auroc") is not None:
+            candidate_auroc = {
+                (d, a, e): {c: _none_to_nan(v) for c, v in per.items()}
+                for d, a, e, per in data["candidate_auroc"]
+            }
+        if data.get("sanity") is not None:
+            sanity = {
+                "epsilon": data["sanity"]["epsilon"],
+                "auroc": {(d, a): _none_to_nan(v) for d, a, v in data["sanity"]["auroc"]},
+            }
         return cls(
             **grids,
+            selection=selection,
+            candidate_auroc=candidate_auroc,
+            sanity=sanity,
+            diagnostics=[Diagnostic(**d) for d in data.get("diagnostics", [])],
             ci=ci,
             threat_model=data["threat_model"],
             n_samples=data["n_samples"],
@@ -310,9 +394,13 @@ class RobustnessReport:
 
     # ---- display -----------------------------------------------------------------------------
     def __eq__(self, other: object) -> bool:
+        """Equal results: every field but the timing (which varies from run to run)."""
         if not isinstance(other, RobustnessReport):
             return NotImplemented
-        return self.to_dict() == other.to_dict()
+        mine, theirs = self.to_dict(), other.to_dict()
+        mine.pop("timing")
+        theirs.pop("timing")
+        return mine == theirs
 
     __hash__ = None  # type: ignore[assignment]
 

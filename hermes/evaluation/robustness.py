@@ -10,7 +10,6 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-import hermes
 from hermes._modes import eval_mode
 from hermes._validation import check_choice, check_number, check_positive_int
 from hermes.evaluation._assemble import assemble_report
@@ -22,14 +21,17 @@ from hermes.evaluation._cache import (
     fingerprint_module,
 )
 from hermes.evaluation._units import BASELINE, Unit, plan_units, run_unit
+from hermes.evaluation.adaptive import AdaptiveSettings, candidate_modes
 from hermes.evaluation.grid_values import eps_key
 from hermes.evaluation.report import RobustnessReport
+from hermes.version import __version__
 
 __all__ = ["BASELINE", "evaluate_robustness"]
 
 THREAT_MODELS = ("gray-box", "adaptive", "both")
-# Bumped when what a cached unit holds changes (2: float64 scores), so old caches are not mixed in.
-CACHE_FORMAT = 2
+# Bumped when what a cached unit holds changes (2: float64 scores; 3: one unit per (attack, eps)
+# holding the adaptive worst case of every defense), so old caches are not mixed in.
+CACHE_FORMAT = 3
 AttackFactory = Callable[[nn.Module, float], Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
 
 
@@ -48,6 +50,8 @@ def evaluate_robustness(
     bootstrap: int = 0,
     ci_level: float = 0.95,
     cache_dir: str | None = None,
+    adaptive: AdaptiveSettings | None = None,
+    sanity_eps: float | None = None,
 ) -> RobustnessReport:
     """AUROC, accuracy and attack success rate of ``model`` over defenses x attacks x epsilons.
 
@@ -56,11 +60,14 @@ def evaluate_robustness(
     - ``"gray-box"`` (the HERMES study's): each (attack, epsilon) batch is crafted once on the
       undefended model, then scored through every defense; clean inputs are scored once per
       defense.
-    - ``"adaptive"``: each (defense, attack, epsilon) cell is crafted against
-      ``nn.Sequential(defense, model)``, so the attacker differentiates through the defense by
-      its ``gradient`` mode (BPDA: identity or surrogate; exact; unrolled) and averages over its
-      randomness with the attack's ``eot_samples`` (EOT); the result is scored through the same
-      defense with fresh randomness.
+    - ``"adaptive"``: the attacker knows the defense, and each (defense, attack, epsilon) cell is
+      the per-example worst case over several candidates (:class:`AdaptiveSettings`): the
+      gray-box transfer image, the attack against ``nn.Sequential(defense, model)`` through
+      every gradient mode the defense offers (exact; BPDA identity or surrogate; unrolled), and
+      APGD likewise, with EOT against randomised defenses. Per example the candidate with the
+      lowest true-class margin through the defense is kept and scored with fresh randomness, so
+      the adaptive number is never weaker than any single candidate (for a deterministic
+      defense, exactly). ``report.selection`` says which candidate won how many examples.
     - ``"both"``: the two side by side in one report: attack columns ``"PGD"`` (gray-box) and
       ``"PGD [adaptive]"``; :meth:`RobustnessReport.threat_model_gap` gives the difference.
 
@@ -94,6 +101,13 @@ def evaluate_robustness(
             data is hashed whole for it (a ``Dataset`` or ``DataLoader`` is read once more up
             front), and an attack factory is known by its code, arguments and captured values,
             so editing a lambda's body or a ``partial``'s keywords reruns its cells.
+        adaptive: what the adaptive worst case tries (default :class:`AdaptiveSettings()`: every
+            gradient mode, the transfer image, APGD-20, at least 4 EOT draws against randomised
+            defenses). Pin one mode to reproduce a single-mode number, e.g.
+            ``AdaptiveSettings(gradient_modes=["identity"], transfer=False, apgd_steps=None)``.
+        sanity_eps: a large budget in ``(0, 1]`` at which every attack column is also run (a
+            probe kept out of the grid, in ``report.sanity``); AUROC there should be about 0, and
+            a cell where it is not is listed in ``report.diagnostics``.
 
     Returns:
         A :class:`~hermes.evaluation.RobustnessReport`.
@@ -124,6 +138,19 @@ def evaluate_robustness(
     ci_level = check_number(
         ci_level, "ci_level", low=0, high=1, low_inclusive=False, high_inclusive=False
     )
+    if adaptive is None:
+        adaptive = AdaptiveSettings()
+    elif not isinstance(adaptive, AdaptiveSettings):
+        raise TypeError(
+            f"adaptive must be a hermes.evaluation.AdaptiveSettings; got {type(adaptive).__name__}"
+        )
+    if threat_model != "gray-box":
+        for name, defense in defenses.items():
+            candidate_modes(name, defense, adaptive)  # a pinned mode no defense has fails now
+    if sanity_eps is not None:
+        sanity_eps = eps_key(
+            check_number(sanity_eps, "sanity_eps", low=0.0, high=1.0, low_inclusive=False)
+        )
     source = BatchSource(data, batch_size)
     if device is not None:
         device = torch.device(device)
@@ -133,12 +160,14 @@ def evaluate_robustness(
     else:
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
 
-    units = plan_units(threat_model, list(attacks), epsilons, list(defenses))
+    unit_epsilons = sorted({*epsilons, sanity_eps}) if sanity_eps is not None else epsilons
+    units = plan_units(threat_model, list(attacks), unit_epsilons)
     cache = None
     if cache_dir is not None:
-        cache = ResultCache(
-            cache_dir, _manifest(model, source, defenses, threat_model, seed, batch_size)
-        )
+        manifest = _manifest(model, source, defenses, threat_model, seed, batch_size)
+        if threat_model != "gray-box":
+            manifest["adaptive"] = adaptive.describe()
+        cache = ResultCache(cache_dir, manifest)
 
     results: dict[Unit, dict[str, Any]] = {}
     bar = tqdm(
@@ -157,10 +186,10 @@ def evaluate_robustness(
                 key = unit.cache_key(factory_identity(factory) if factory is not None else None)
                 stored = cache.load(key)
             if stored is None:
-                bar.set_postfix_str(
-                    f"{unit.threat} {unit.attack or ''} eps={unit.eps:g} {unit.defense or ''}"
+                bar.set_postfix_str(f"{unit.threat} {unit.attack or ''} eps={unit.eps:g}")
+                stored = run_unit(
+                    unit, model, source, defenses, factory, seed, device, bar, adaptive
                 )
-                stored = run_unit(unit, model, source, defenses, factory, seed, device, bar)
                 if cache is not None and key is not None:
                     cache.save(key, stored)
             else:
@@ -173,7 +202,8 @@ def evaluate_robustness(
         "ci_level": ci_level,
         "attacks": {a: describe(f) for a, f in attacks.items()},
         "defenses": {d: describe(m) for d, m in defenses.items()},
-        "hermes_version": hermes.__version__,
+        **({"adaptive": adaptive.describe()} if threat_model != "gray-box" else {}),
+        "hermes_version": __version__,
         "torch_version": torch.__version__,
     }
     return assemble_report(
@@ -186,6 +216,7 @@ def evaluate_robustness(
         ci_level=ci_level,
         seed=seed,
         metadata=metadata,
+        sanity_eps=sanity_eps,
     )
 
 

@@ -11,7 +11,7 @@ from torch import nn
 
 from hermes.attacks import PGD
 from hermes.defenses import JPEG, TVM, GaussianSmoothing, MedianSmoothing
-from hermes.evaluation import evaluate_robustness
+from hermes.evaluation import AdaptiveSettings, evaluate_robustness
 from tests.evaluation.conftest import train_small_cnn
 
 EPS = 0.05
@@ -44,6 +44,7 @@ def both_report():
         threat_model="both",
         batch_size=64,
         progress=False,
+        adaptive=AdaptiveSettings(eot_samples=2, selection_draws=2, apgd_steps=10),
     )
 
 
@@ -64,7 +65,10 @@ def test_adaptive_pgd_is_at_least_as_strong_as_gray_box(both_report, defense) ->
         assert gap < -0.005, gap
 
 
-def test_adaptive_attack_calls_scale_with_defenses() -> None:
+@pytest.mark.parametrize("threat_model", ["adaptive", "both"])
+def test_each_image_is_crafted_once(threat_model) -> None:
+    """The transfer image is crafted once per batch and shared by the gray-box columns and every
+    defense's worst case; each defense adds one attack per gradient mode, nothing more."""
     calls = []
 
     def counting(model, eps):
@@ -78,18 +82,23 @@ def test_adaptive_attack_calls_scale_with_defenses() -> None:
 
     x, y = patches(40, seed=3)
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 1))
-    evaluate_robustness(
+    report = evaluate_robustness(
         model,
         (x, y),
         attacks={"A": counting},
         epsilons=[0.01, 0.02],
         defenses={"G": GaussianSmoothing(), "J": JPEG()},
-        threat_model="adaptive",
+        threat_model=threat_model,
         batch_size=20,
         progress=False,
     )
-    # 2 epsilons x 2 batches for each of the 3 defenses (the undefended baseline included)
-    assert Counter(calls) == {"Flatten": 4, "GaussianSmoothing": 4, "JPEG": 4}
+    # 2 epsilons x 2 batches: one transfer image each, then 2 gradient modes for each defense
+    # (the baseline's only candidate is the transfer image; a plain function gets no APGD twin)
+    assert Counter(calls) == {"Flatten": 4, "GaussianSmoothing": 8, "JPEG": 8}
+    column = "A [adaptive]" if threat_model == "both" else "A"
+    assert report.selection["G", column, 0.01].keys() == {"transfer", "A/exact", "A/identity"}
+    assert report.selection["J", column, 0.02].keys() == {"transfer", "A/surrogate", "A/identity"}
+    assert report.selection["None", column, 0.02] == {"transfer": 40}
 
 
 def test_gap_needs_a_both_report(both_report) -> None:
