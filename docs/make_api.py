@@ -1,7 +1,7 @@
 """Write docs/api.md: every public name of hermes, one line each, from its docstring.
 
-    python docs/make_api.py            # rewrite docs/api.md
-    python docs/make_api.py --check    # exit 1 if docs/api.md is out of date (the tests do this)
+python docs/make_api.py            # rewrite docs/api.md
+python docs/make_api.py --check    # exit 1 if docs/api.md is out of date (the tests do this)
 """
 
 from __future__ import annotations
@@ -29,10 +29,35 @@ API_PATH = Path(__file__).with_name("api.md")
 
 
 def summary(obj: object) -> str:
-    doc = inspect.getdoc(obj) if (inspect.isclass(obj) or callable(obj) or inspect.ismodule(obj)) else None
+    doc = (
+        inspect.getdoc(obj)
+        if (inspect.isclass(obj) or callable(obj) or inspect.ismodule(obj))
+        else None
+    )
     if not doc:
         return f"constant: `{obj!r}`" if isinstance(obj, (int, float, str, tuple)) else ""
     return " ".join(doc.split("\n\n")[0].split())
+
+
+def defense_registry() -> list[str]:
+    """A table of the registered defenses (``list_defenses()``): settings and gradient modes."""
+    from hermes.defenses import get_defense, list_defenses
+
+    lines = [
+        "Registered defenses (`list_defenses()`; `get_defense(name)` returns the class):",
+        "",
+        "| defense | settings | gradient modes (default first) |",
+        "|---|---|---|",
+    ]
+    for name in list_defenses():
+        cls = get_defense(name)
+        settings = ", ".join(f"`{s.name}`" for s in cls.settings if s.name != "gradient")
+        modes = ", ".join(f"`{mode}`" for mode in cls.gradient_modes)
+        lines.append(f"| `{name}` | {settings or '-'} | {modes} |")
+    return [*lines, ""]
+
+
+REGISTRIES = {"hermes.defenses": defense_registry}
 
 
 def render() -> str:
@@ -46,6 +71,8 @@ def render() -> str:
     for module_name in MODULES:
         module = importlib.import_module(module_name)
         lines += [f"## `{module_name}`", "", summary(module), ""]
+        if module_name in REGISTRIES:
+            lines += REGISTRIES[module_name]()
         for name in module.__all__:
             obj = getattr(module, name)
             if inspect.ismodule(obj):

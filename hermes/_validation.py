@@ -25,6 +25,7 @@ import torch
 from hermes.errors import RangeError, ShapeError
 
 __all__ = [
+    "check_bool",
     "check_choice",
     "check_images",
     "check_labels",
@@ -211,6 +212,20 @@ def check_odd_int(value: Any, name: str) -> int:
     value = check_positive_int(value, name)
     if value % 2 == 0:
         raise RangeError(f"{name} must be a positive odd integer; got {value}")
+    return value
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Check a ``bool`` (``0`` and ``1`` are not accepted: a flag is a flag).
+
+    Example:
+        >>> check_bool(1, "reuse")
+        Traceback (most recent call last):
+        ...
+        TypeError: reuse must be a bool; got int
+    """
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool; got {type(value).__name__}")
     return value
 
 

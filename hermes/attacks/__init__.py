@@ -1,9 +1,10 @@
-"""Gradient attacks in pixel space: FGSM and PGD (L-inf, L2, EOT), as modules and functions, and
-BPDA to attack through non-differentiable preprocessing."""
+"""Attacks in pixel space: FGSM, PGD and APGD (L-inf, L2, EOT) and the gradient-free Square, as
+modules and functions, and BPDA to attack through non-differentiable preprocessing."""
 
-from hermes.attacks.base import Attack
+from hermes.attacks.apgd import APGD
+from hermes.attacks.base import Attack, get_attack, list_attacks
 from hermes.attacks.bpda import BPDA
 from hermes.attacks.fgsm import FGSM
 from hermes.attacks.pgd import PGD
 
-__all__ = ["BPDA", "FGSM", "PGD", "Attack"]
+__all__ = ["APGD", "BPDA", "FGSM", "PGD", "Attack", "get_attack", "list_attacks"]

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from hermes._registry import Registry
 from hermes._validation import check_number
 from hermes.attacks._checks import check_model
 
-__all__ = ["Attack"]
+__all__ = ["Attack", "get_attack", "list_attacks"]
+
+_REGISTRY: Registry = Registry("attack")
 
 
 class Attack(nn.Module, ABC):
@@ -28,6 +32,13 @@ class Attack(nn.Module, ABC):
         targeted: move predictions towards the labels given instead of away from them.
     """
 
+    gradient_free: ClassVar[bool] = False
+    """Whether the attack uses only the model's outputs (a probe for gradient masking)."""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        _REGISTRY.add(cls)  # hermes' own attacks: the invariant suites loop over them
+
     def __init__(self, model: nn.Module, eps: float, *, targeted: bool = False) -> None:
         super().__init__()
         self.model = check_model(model)
@@ -42,3 +53,23 @@ class Attack(nn.Module, ABC):
 
     def extra_repr(self) -> str:
         return f"eps={self.eps:g}, targeted={self.targeted}"
+
+
+def list_attacks() -> list[str]:
+    """The names of hermes' attacks (every public ``Attack`` subclass it defines), sorted.
+
+    Example:
+        >>> {"FGSM", "PGD"} <= set(list_attacks())
+        True
+    """
+    return _REGISTRY.names()
+
+
+def get_attack(name: str) -> type[Attack]:
+    """The attack class registered under ``name``.
+
+    Example:
+        >>> get_attack("PGD").__name__
+        'PGD'
+    """
+    return _REGISTRY.get(name)

@@ -1,4 +1,6 @@
-"""Functional FGSM and PGD: plain functions of a model, images in [0, 1] and labels.
+"""Functional attacks: plain functions of a model, images in [0, 1] and labels.
+
+FGSM and PGD live here; APGD and Square live in their own modules and are re-exported here.
 
 The attack modules in :mod:`hermes.attacks` hold a configuration and call these.
 """
@@ -22,8 +24,9 @@ from hermes._validation import (
 from hermes.attacks._checks import check_model, normalize_norm
 from hermes.attacks._loss import eot_loss_and_gradient, loss_and_gradient
 from hermes.attacks._projection import ascent_step, project, random_start
+from hermes.attacks.apgd import apgd
 
-__all__ = ["fgsm", "normalize_norm", "pgd"]
+__all__ = ["apgd", "fgsm", "normalize_norm", "pgd"]
 
 
 def fgsm(

@@ -1,40 +1,194 @@
-"""The base class every defense derives from: a ``(B, C, H, W) -> (B, C, H, W)`` map in [0, 1].
+"""The base class every defense derives from, and the registry of hermes' defenses.
 
-A defense states which backward passes (``gradient`` modes) it supports:
+A defense is a ``(B, C, H, W) -> (B, C, H, W)`` map in [0, 1]. As in torchvision's transforms v2,
+the base class owns ``forward``: it checks the input once and calls the defense's operation (its
+functional twin without the twin's checks) with the settings the module holds. A defense
+declares, once:
 
-- ``"exact"``: true autograd through the operation (where it is differentiable, a subgradient
-  where it is piecewise).
-- ``"identity"``: BPDA; the backward pass returns the incoming gradient unchanged.
-- ``"surrogate"``: the forward pass is the exact operation, the backward pass is the gradient of
-  a smooth approximation.
-- ``"unrolled"``: autograd through the iterations of an iterative solver.
+- ``settings``: its hyperparameters in constructor order, each a :class:`Setting` (name, check,
+  how ``repr`` shows it). Each is checked when it is set (in the constructor, or by a later
+  assignment such as ``defense.gradient = "unrolled"``), never again on a call; ``extra_repr``
+  is built from them.
+- ``operation``: the unchecked function ``operation(x, **settings)``.
+- ``gradient_modes``: the backward passes it supports, the default first:
+
+  - ``"exact"``: true autograd through the operation (where it is differentiable, a subgradient
+    where it is piecewise).
+  - ``"identity"``: BPDA; the backward pass returns the incoming gradient unchanged.
+  - ``"surrogate"``: the forward pass is the exact operation, the backward pass is the gradient
+    of a smooth approximation.
+  - ``"unrolled"``: autograd through the iterations of an iterative solver.
+
+Every public defense class that hermes defines registers itself:
+
+Example:
+    >>> list_defenses()
+    ['GaussianSmoothing', 'Identity', 'JPEG', 'MedianSmoothing', 'TVM']
+    >>> get_defense("JPEG")(quality=75)
+    JPEG(quality=75, gradient='surrogate', differentiable=False)
 """
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+import dataclasses
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal
 
+import torch
 from torch import nn
 
-from hermes._validation import check_choice
+from hermes._registry import Registry
+from hermes._validation import check_choice, check_images
 
-__all__ = ["GRADIENT_MODES", "Defense", "GradientMode"]
+__all__ = [
+    "GRADIENT",
+    "GRADIENT_MODES",
+    "Defense",
+    "GradientMode",
+    "Setting",
+    "get_defense",
+    "list_defenses",
+]
 
 GradientMode = Literal["exact", "identity", "surrogate", "unrolled"]
 GRADIENT_MODES: tuple[str, ...] = ("exact", "identity", "surrogate", "unrolled")
 
+_REGISTRY: Registry[type[Defense]] = Registry("defense")
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One setting of a defense: its name, its check, and how ``repr`` shows it.
+
+    Attributes:
+        name: the constructor argument, the instance attribute and the operation's keyword.
+        check: ``check(value, name)`` returns the value to keep or raises an error naming
+            ``name``. Unused for ``"gradient"``, which the base checks against the class's
+            ``gradient_modes`` (``None`` meaning the first).
+        fmt: how ``repr`` writes the value (``"{:g}"`` for floats).
+        shown: whether ``repr`` shows the setting.
+
+    Example:
+        >>> from hermes._validation import check_odd_int
+        >>> Setting("window_size", check_odd_int).check(4, "window_size")
+        Traceback (most recent call last):
+        ...
+        hermes.errors.RangeError: window_size must be a positive odd integer; got 4
+    """
+
+    name: str
+    check: Callable[[Any, str], Any] | None = None
+    fmt: str = "{!r}"
+    shown: bool = True
+
+
+GRADIENT = Setting("gradient")
+"""The ``gradient`` setting every defense has (its place in ``settings`` is its place in repr)."""
+
 
 class Defense(nn.Module):
-    """Base class of input-preprocessing defenses.
+    """Base class of input-preprocessing defenses; it owns ``forward`` and ``extra_repr``.
 
-    Subclasses set ``gradient_modes`` (the modes they support, the default first), hold their
-    hyperparameters, and implement ``forward`` by calling their functional twin.
+    A subclass declares ``gradient_modes``, ``settings`` (including :data:`GRADIENT`) and
+    ``operation``, and its constructor passes its arguments on to ``Defense.__init__`` by name.
+    Settings are plain public attributes, checked whenever they are set.
+
+    Args:
+        gradient: the backward pass, one of the class's ``gradient_modes`` (``None``: the first).
+        **settings: the value of every other declared setting.
+
+    Example:
+        >>> import torch
+        >>> from hermes._validation import check_number
+        >>> def _scale(x, factor, gradient):
+        ...     return x * factor
+        >>> class _Dim(Defense):  # a leading underscore keeps it out of the registry
+        ...     settings = (Setting("factor", check_number, "{:g}"), GRADIENT)
+        ...     operation = staticmethod(_scale)
+        ...     def __init__(self, factor=0.5, gradient=None):
+        ...         super().__init__(factor=factor, gradient=gradient)
+        >>> _Dim(0.25)
+        _Dim(factor=0.25, gradient='exact')
+        >>> _Dim()(torch.ones(1, 1, 2, 2)).flatten().tolist()
+        [0.5, 0.5, 0.5, 0.5]
+        >>> _Dim("dark")
+        Traceback (most recent call last):
+        ...
+        TypeError: factor must be a real number; got str 'dark'
     """
 
     gradient_modes: ClassVar[tuple[str, ...]] = ("exact",)
+    settings: ClassVar[tuple[Setting, ...]] = (GRADIENT,)
+    operation: ClassVar[Callable[..., torch.Tensor]]
+    """``operation(x, **settings)``: the defense on checked input with checked settings."""
 
-    def __init__(self, gradient: str | None = None) -> None:
+    _checks: ClassVar[dict[str, Callable[[Any, str], Any] | None]] = {"gradient": None}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        names = [setting.name for setting in cls.settings]
+        if "gradient" not in names or len(set(names)) != len(names):
+            raise TypeError(
+                f"{cls.__name__}.settings must name each setting once, 'gradient' included; "
+                f"got {names}"
+            )
+        cls._checks = {setting.name: setting.check for setting in cls.settings}
+        _REGISTRY.add(cls)
+
+    def __init__(self, gradient: str | None = None, **settings: Any) -> None:
         super().__init__()
-        if gradient is None:
-            gradient = self.gradient_modes[0]
-        self.gradient: str = check_choice(gradient, "gradient", self.gradient_modes)
+        expected = set(self._checks) - {"gradient"}
+        if set(settings) != expected:
+            raise TypeError(
+                f"{type(self).__name__} takes the settings {sorted(expected)}; "
+                f"got {sorted(settings)}"
+            )
+        settings["gradient"] = gradient
+        for setting in self.settings:
+            setattr(self, setting.name, settings[setting.name])
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "gradient":
+            modes = type(self).gradient_modes
+            value = modes[0] if value is None else check_choice(value, "gradient", modes)
+        elif name in self._checks:
+            value = self._checks[name](value, name)
+        super().__setattr__(name, value)
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        """Check the input before the operation (images in [0, 1]; a defense may ask more)."""
+        check_images(x, "x")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the defense to ``x`` of shape ``(B, C, H, W)`` in ``[0, 1]``."""
+        self._check_input(x)
+        return type(self).operation(x, **{s.name: getattr(self, s.name) for s in self.settings})
+
+    def extra_repr(self) -> str:
+        return ", ".join(
+            f"{s.name}={s.fmt.format(getattr(self, s.name))}" for s in self.settings if s.shown
+        )
+
+
+def list_defenses() -> list[str]:
+    """The names of hermes' defenses (every public ``Defense`` subclass it defines), sorted.
+
+    Example:
+        >>> {"JPEG", "TVM"} <= set(list_defenses())
+        True
+    """
+    return _REGISTRY.names()
+
+
+def get_defense(name: str) -> type[Defense]:
+    """The defense class registered under ``name``.
+
+    Example:
+        >>> get_defense("MedianSmoothing")(3)
+        MedianSmoothing(window_size=3, gradient='exact')
+        >>> get_defense("Blur")
+        Traceback (most recent call last):
+        ...
+        ValueError: name must be one of 'GaussianSmoothing', 'Identity', 'JPEG', 'MedianSmoothing', 'TVM' (hermes' defenses); got 'Blur'
+    """
+    return _REGISTRY.get(name)

@@ -21,7 +21,7 @@ from kornia.filters import get_gaussian_kernel1d
 
 from hermes._substitute import substitute_gradient
 from hermes._validation import check_choice, check_images, check_number, check_odd_int
-from hermes.defenses._base import Defense
+from hermes.defenses._base import GRADIENT, Defense, Setting
 from hermes.defenses._padding import mirror_pad
 
 __all__ = ["GaussianSmoothing", "gaussian_smoothing"]
@@ -65,6 +65,10 @@ def _blur_chunked(x: torch.Tensor, kernel_size: int, sigma: float) -> torch.Tens
     return out
 
 
+def _check_sigma(sigma: object, name: str) -> float:
+    return check_number(sigma, name, low=0.0, low_inclusive=False)
+
+
 def gaussian_smoothing(
     x: torch.Tensor, kernel_size: int = 3, sigma: float = 0.8, gradient: str = "exact"
 ) -> torch.Tensor:
@@ -94,16 +98,25 @@ def gaussian_smoothing(
         1.0
     """
     check_images(x, "x")
-    k = check_odd_int(kernel_size, "kernel_size")
-    sigma = check_number(sigma, "sigma", low=0.0, low_inclusive=False)
-    check_choice(gradient, "gradient", GRADIENTS)
+    return _gaussian_smoothing(
+        x,
+        check_odd_int(kernel_size, "kernel_size"),
+        _check_sigma(sigma, "sigma"),
+        check_choice(gradient, "gradient", GRADIENTS),
+    )
+
+
+def _gaussian_smoothing(
+    x: torch.Tensor, kernel_size: int, sigma: float, gradient: str
+) -> torch.Tensor:
+    """:func:`gaussian_smoothing` on checked input and settings."""
     if x.numel() == 0:
         return x.clone()
     if gradient == "identity":
-        return substitute_gradient(x, lambda v: _blur_chunked(v, k, sigma))
+        return substitute_gradient(x, lambda v: _blur_chunked(v, kernel_size, sigma))
     if torch.is_grad_enabled() and x.requires_grad:
-        return _blur(x, k, sigma)
-    return _blur_chunked(x, k, sigma)
+        return _blur(x, kernel_size, sigma)
+    return _blur_chunked(x, kernel_size, sigma)
 
 
 class GaussianSmoothing(Defense):
@@ -129,16 +142,14 @@ class GaussianSmoothing(Defense):
     """
 
     gradient_modes = GRADIENTS
+    settings = (
+        Setting("kernel_size", check_odd_int),
+        Setting("sigma", _check_sigma, "{:g}"),
+        GRADIENT,
+    )
+    operation = staticmethod(_gaussian_smoothing)
 
     def __init__(
         self, kernel_size: int = 3, sigma: float = 0.8, gradient: str | None = None
     ) -> None:
-        super().__init__(gradient)
-        self.kernel_size = check_odd_int(kernel_size, "kernel_size")
-        self.sigma = check_number(sigma, "sigma", low=0.0, low_inclusive=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return gaussian_smoothing(x, self.kernel_size, self.sigma, self.gradient)
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, sigma={self.sigma:g}, gradient={self.gradient!r}"
+        super().__init__(kernel_size=kernel_size, sigma=sigma, gradient=gradient)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from hermes._validation import check_images
-from hermes.defenses._base import Defense
+from hermes.defenses._base import GRADIENT, Defense
 
 __all__ = ["Identity", "identity"]
 
@@ -33,7 +35,11 @@ def identity(x: torch.Tensor) -> torch.Tensor:
         ...
         hermes.errors.RangeError: x must have values in [0, 1]; got values in [2, 2] (hermes works in pixel space: put normalization inside the model)
     """
-    return check_images(x, "x")
+    return _identity(check_images(x, "x"))
+
+
+def _identity(x: torch.Tensor, gradient: str = "exact") -> torch.Tensor:
+    return x
 
 
 class Identity(Defense):
@@ -54,6 +60,5 @@ class Identity(Defense):
     """
 
     gradient_modes = ("exact",)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return identity(x)
+    settings = (dataclasses.replace(GRADIENT, shown=False),)
+    operation = staticmethod(_identity)

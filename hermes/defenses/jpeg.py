@@ -30,8 +30,8 @@ from kornia.enhance import jpeg_codec_differentiable
 from torchvision.io import ImageReadMode, decode_jpeg, encode_jpeg
 
 from hermes._substitute import substitute_gradient
-from hermes._validation import check_choice, check_images, check_positive_int
-from hermes.defenses._base import Defense
+from hermes._validation import check_bool, check_choice, check_images, check_positive_int
+from hermes.defenses._base import GRADIENT, Defense, Setting
 from hermes.errors import RangeError, ShapeError
 
 __all__ = ["JPEG", "jpeg"]
@@ -41,14 +41,16 @@ _CHUNK = 64  # images per encode/decode call
 _DEPRECATION = "The image decoding and encoding capabilities of TorchVision are deprecated"
 
 
-def _check_quality(quality: object) -> int:
-    quality = check_positive_int(quality, "quality")
+def _check_quality(quality: object, name: str = "quality") -> int:
+    quality = check_positive_int(quality, name)
     if quality > 100:
-        raise RangeError(f"quality must be an integer in 1..100; got {quality}")
+        raise RangeError(f"{name} must be an integer in 1..100; got {quality}")
     return quality
 
 
-def _check_channels(x: torch.Tensor) -> None:
+def _check_input(x: torch.Tensor) -> None:
+    """Images in [0, 1] with a channel count JPEG can encode."""
+    check_images(x, "x")
     if x.shape[1] not in (1, 3):
         raise ShapeError(
             "x must have 1 (grayscale) or 3 (RGB) channels for JPEG compression; "
@@ -124,12 +126,17 @@ def jpeg(
         ...
         hermes.errors.ShapeError: x must have 1 (grayscale) or 3 (RGB) channels for JPEG compression; got 4 channels (shape (2, 4, 8, 8))
     """
-    check_images(x, "x")
-    _check_channels(x)
-    quality = _check_quality(quality)
-    check_choice(gradient, "gradient", GRADIENTS)
-    if not isinstance(differentiable, bool):
-        raise TypeError(f"differentiable must be a bool; got {type(differentiable).__name__}")
+    _check_input(x)
+    return _jpeg(
+        x,
+        _check_quality(quality),
+        check_choice(gradient, "gradient", GRADIENTS),
+        check_bool(differentiable, "differentiable"),
+    )
+
+
+def _jpeg(x: torch.Tensor, quality: int, gradient: str, differentiable: bool) -> torch.Tensor:
+    """:func:`jpeg` on checked input and settings."""
     if x.numel() == 0:
         return x.clone()
     if differentiable:
@@ -168,21 +175,13 @@ class JPEG(Defense):
     """
 
     gradient_modes = GRADIENTS
+    settings = (Setting("quality", _check_quality), GRADIENT, Setting("differentiable", check_bool))
+    operation = staticmethod(_jpeg)
 
     def __init__(
         self, quality: int = 50, gradient: str | None = None, differentiable: bool = False
     ) -> None:
-        super().__init__(gradient)
-        self.quality = _check_quality(quality)
-        if not isinstance(differentiable, bool):
-            raise TypeError(f"differentiable must be a bool; got {type(differentiable).__name__}")
-        self.differentiable = differentiable
+        super().__init__(quality=quality, gradient=gradient, differentiable=differentiable)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return jpeg(x, self.quality, self.gradient, self.differentiable)
-
-    def extra_repr(self) -> str:
-        return (
-            f"quality={self.quality}, gradient={self.gradient!r}, "
-            f"differentiable={self.differentiable}"
-        )
+    def _check_input(self, x: torch.Tensor) -> None:
+        _check_input(x)

@@ -20,17 +20,18 @@ default ``chunk_size`` and ``k = 7`` in float32), on top of the output.
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Iterator
 
 import torch
 
 from hermes._substitute import substitute_gradient
 from hermes._validation import check_choice, check_images, check_odd_int, check_positive_int
-from hermes.defenses._base import Defense
+from hermes.defenses._base import GRADIENT, Defense, Setting
 from hermes.defenses._padding import mirror_indices
 from hermes.defenses._sorting import NetworkBuilder, Program
 
-__all__ = ["MedianSmoothing", "SpatialSmoothing", "median_smoothing"]
+__all__ = ["MedianSmoothing", "median_smoothing"]
 
 GRADIENTS = ("exact", "identity")
 DEFAULT_CHUNK_SIZE = 1 << 16
@@ -198,16 +199,25 @@ def median_smoothing(
         [1.0, 0.25, 0.75, 0.25]
     """
     check_images(x, "x")
-    k = check_odd_int(window_size, "window_size")
-    check_choice(gradient, "gradient", GRADIENTS)
-    chunk_size = check_positive_int(chunk_size, "chunk_size")
+    return _median_smoothing(
+        x,
+        check_odd_int(window_size, "window_size"),
+        check_choice(gradient, "gradient", GRADIENTS),
+        check_positive_int(chunk_size, "chunk_size"),
+    )
+
+
+def _median_smoothing(
+    x: torch.Tensor, window_size: int, gradient: str, chunk_size: int
+) -> torch.Tensor:
+    """:func:`median_smoothing` on checked input and settings."""
     if x.numel() == 0:
         return x.clone()
     if gradient == "identity":
-        return substitute_gradient(x, lambda v: _median_forward(v, k, chunk_size))
+        return substitute_gradient(x, lambda v: _median_forward(v, window_size, chunk_size))
     if torch.is_grad_enabled() and x.requires_grad:
-        return _ExactMedian.apply(x, k, chunk_size)
-    return _median_forward(x, k, chunk_size)
+        return _ExactMedian.apply(x, window_size, chunk_size)
+    return _median_forward(x, window_size, chunk_size)
 
 
 class MedianSmoothing(Defense):
@@ -233,6 +243,12 @@ class MedianSmoothing(Defense):
     """
 
     gradient_modes = GRADIENTS
+    settings = (
+        Setting("window_size", check_odd_int),
+        GRADIENT,
+        Setting("chunk_size", check_positive_int, shown=False),
+    )
+    operation = staticmethod(_median_smoothing)
 
     def __init__(
         self,
@@ -240,16 +256,21 @@ class MedianSmoothing(Defense):
         gradient: str | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
     ) -> None:
-        super().__init__(gradient)
-        self.window_size = check_odd_int(window_size, "window_size")
-        self.chunk_size = check_positive_int(chunk_size, "chunk_size")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return median_smoothing(x, self.window_size, self.gradient, self.chunk_size)
-
-    def extra_repr(self) -> str:
-        return f"window_size={self.window_size}, gradient={self.gradient!r}"
+        super().__init__(window_size=window_size, gradient=gradient, chunk_size=chunk_size)
 
 
-SpatialSmoothing = MedianSmoothing
-"""Alias of :class:`MedianSmoothing`, under ART's name."""
+def __getattr__(name: str) -> type[MedianSmoothing]:
+    if name == "SpatialSmoothing":
+        return _spatial_smoothing(stacklevel=3)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _spatial_smoothing(stacklevel: int) -> type[MedianSmoothing]:
+    """``SpatialSmoothing``, ART's name for :class:`MedianSmoothing`: a deprecated alias."""
+    warnings.warn(
+        "SpatialSmoothing is a deprecated alias of MedianSmoothing (ART's name for it); "
+        "use hermes.defenses.MedianSmoothing",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )
+    return MedianSmoothing

@@ -44,7 +44,7 @@ from hermes._validation import (
     check_number,
     check_positive_int,
 )
-from hermes.defenses._base import Defense
+from hermes.defenses._base import GRADIENT, Defense, Setting
 from hermes.errors import RangeError, ShapeError
 
 __all__ = ["TVM", "tv_objective", "tvm"]
@@ -60,16 +60,24 @@ _BLOCK_BYTES = 1 << 20  # CPU: planes per block such that one array of the block
 # --- checks ------------------------------------------------------------------------------------
 
 
-def _check_norm(norm: Any) -> int:
-    return int(check_choice(norm, "norm", _NORMS))
+def _check_norm(norm: Any, name: str = "norm") -> int:
+    return int(check_choice(norm, name, _NORMS))
 
 
-def _check_settings(
-    keep_prob: Any, lamb: Any, norm: Any, steps: Any
-) -> tuple[float, float, int, int]:
-    keep_prob = check_number(keep_prob, "keep_prob", low=0.0, low_inclusive=False, high=1.0)
-    lamb = check_number(lamb, "lamb", low=0.0)
-    return keep_prob, lamb, _check_norm(norm), check_positive_int(steps, "steps", minimum=0)
+def _check_keep_prob(keep_prob: Any, name: str) -> float:
+    return check_number(keep_prob, name, low=0.0, low_inclusive=False, high=1.0)
+
+
+def _check_lamb(lamb: Any, name: str = "lamb") -> float:
+    return check_number(lamb, name, low=0.0)
+
+
+def _check_steps(steps: Any, name: str) -> int:
+    return check_positive_int(steps, name, minimum=0)
+
+
+def _check_generator(generator: Any, name: str) -> GeneratorLike:
+    return check_generator(generator)
 
 
 def _check_mask(mask: Any, x: torch.Tensor) -> torch.Tensor:
@@ -158,7 +166,7 @@ def tv_objective(
     if z.shape != x.shape:
         raise ShapeError(f"z must have the shape of x {tuple(x.shape)}; got {tuple(z.shape)}")
     mask = _check_mask(mask, x)
-    lamb = check_number(lamb, "lamb", low=0.0)
+    lamb = _check_lamb(lamb)
     norm = _check_norm(norm)
     data = torch.linalg.vector_norm(mask * (z - x), dim=(-2, -1))
     rows, cols = _diff_rows(z), _diff_cols(z)
@@ -350,14 +358,29 @@ def tvm(
         True
     """
     check_images(x, "x")
-    keep_prob, lamb, norm, steps = _check_settings(keep_prob, lamb, norm, steps)
+    keep_prob = _check_keep_prob(keep_prob, "keep_prob")
+    lamb, norm, steps = _check_lamb(lamb), _check_norm(norm), _check_steps(steps, "steps")
     gradient = check_choice(gradient, "gradient", TVM.gradient_modes)
     check_generator(generator)
     if mask is not None:
         if generator is not None:
             raise ValueError("pass either mask or generator to tvm, not both")
         mask = _check_mask(mask, x)
-    else:
+    return _tvm(x, keep_prob, lamb, norm, steps, generator, gradient, mask)
+
+
+def _tvm(
+    x: torch.Tensor,
+    keep_prob: float,
+    lamb: float,
+    norm: int,
+    steps: int,
+    generator: GeneratorLike,
+    gradient: str,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """:func:`tvm` on checked input and settings (a random mask is drawn if ``mask`` is None)."""
+    if mask is None:
         mask = _draw_mask(x, keep_prob, generator)
     h, w = x.shape[-2:]
     if steps == 0 or lamb == 0.0 or (h == 1 and w == 1) or x.numel() == 0:
@@ -404,6 +427,15 @@ class TVM(Defense):
     """
 
     gradient_modes = ("identity", "unrolled")
+    settings = (
+        Setting("keep_prob", _check_keep_prob, "{:g}"),
+        Setting("lamb", _check_lamb, "{:g}"),
+        Setting("norm", _check_norm),
+        Setting("steps", _check_steps),
+        Setting("generator", _check_generator, shown=False),
+        GRADIENT,
+    )
+    operation = staticmethod(_tvm)
 
     def __init__(
         self,
@@ -414,26 +446,5 @@ class TVM(Defense):
         generator: GeneratorLike = None,
         gradient: str | None = None,
     ) -> None:
-        super().__init__(gradient)
-        self.keep_prob, self.lamb, self.norm, self.steps = _check_settings(
-            keep_prob, lamb, norm, steps
-        )
-        check_generator(generator)
-        self.generator = generator
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return tvm(
-            x,
-            self.keep_prob,
-            self.lamb,
-            self.norm,
-            self.steps,
-            generator=self.generator,
-            gradient=self.gradient,
-        )
-
-    def extra_repr(self) -> str:
-        return (
-            f"keep_prob={self.keep_prob:g}, lamb={self.lamb:g}, norm={self.norm}, "
-            f"steps={self.steps}, gradient={self.gradient!r}"
-        )
+        settings = dict(keep_prob=keep_prob, lamb=lamb, norm=norm, steps=steps, generator=generator)
+        super().__init__(gradient, **settings)

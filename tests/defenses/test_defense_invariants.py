@@ -1,17 +1,21 @@
-"""Invariants every defense keeps, checked over one registry of configured defenses.
+"""Invariants every defense keeps, checked over the registry of hermes' defenses.
 
-A new defense joins by adding a :class:`Case` to ``CASES``: from then on it must leave its input
-alone, keep dtype/device/shape and the [0, 1] range, treat every image of a batch on its own,
-accept an empty batch, pickle, compose with a model, agree with its functional twin, do what each
-of its gradient modes promises, and reject bad input with an error naming the argument.
+Every class in :func:`hermes.defenses.list_defenses` must have an entry in ``TEST_SETTINGS`` (a
+test fails otherwise), so a new defense is tested the day it is added: from then on it must leave
+its input alone, keep dtype/device/shape and the [0, 1] range, treat every image of a batch on its
+own, accept an empty batch, pickle, compose with a model, agree with its functional twin, do what
+each of its gradient modes promises, and reject bad input and bad settings with an error naming
+the argument.
 """
 
 from __future__ import annotations
 
+import inspect
 import pickle
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import pytest
 import torch
@@ -19,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+import hermes.defenses
 from hermes.defenses import (
     GRADIENT_MODES,
     JPEG,
@@ -27,6 +32,8 @@ from hermes.defenses import (
     GaussianSmoothing,
     Identity,
     MedianSmoothing,
+    get_defense,
+    list_defenses,
 )
 from hermes.defenses.functional import gaussian_smoothing, jpeg, median_smoothing, tvm
 from hermes.defenses.identity import identity
@@ -67,6 +74,19 @@ class Case:
         return call(x, gradient=gradient)
 
 
+@dataclass(frozen=True)
+class Config:
+    """Settings to test a registered defense with, and what differs from the suite's defaults.
+
+    Attributes:
+        settings: keyword arguments for both the class and its functional twin.
+        expect: the other fields of :class:`Case` (``per_sample``, ``bitwise``, ...).
+    """
+
+    settings: dict[str, Any] = field(default_factory=dict)
+    expect: dict[str, Any] = field(default_factory=dict)
+
+
 def tvm_mask(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """A Bernoulli(0.3) keep-mask shaped like ``x``, drawn independently of the defense."""
     g = torch.Generator().manual_seed(seed)
@@ -77,36 +97,108 @@ def _identity_function(x: torch.Tensor, gradient: str | None = None) -> torch.Te
     return identity(x)
 
 
-CASES: dict[str, Case] = {
-    "identity": Case(Identity, _identity_function),
-    "gaussian-k3-s0.8": Case(
-        partial(GaussianSmoothing, 3, 0.8), partial(gaussian_smoothing, kernel_size=3, sigma=0.8)
-    ),
-    "gaussian-k5-s0.4": Case(
-        partial(GaussianSmoothing, 5, 0.4), partial(gaussian_smoothing, kernel_size=5, sigma=0.4)
-    ),
-    "median-w3": Case(partial(MedianSmoothing, 3), partial(median_smoothing, window_size=3)),
-    "median-w5-chunked": Case(
-        partial(MedianSmoothing, 5, chunk_size=1000),
-        partial(median_smoothing, window_size=5, chunk_size=1000),
-    ),
-    "jpeg-q50": Case(partial(JPEG, 50), partial(jpeg, quality=50)),
-    "jpeg-q90": Case(partial(JPEG, 90), partial(jpeg, quality=90)),
-    "jpeg-q50-differentiable": Case(
-        partial(JPEG, 50, differentiable=True),
-        partial(jpeg, quality=50, differentiable=True),
-        bitwise=False,
-    ),
-    "tvm": Case(
-        partial(TVM, steps=TVM_STEPS, generator=0),
-        partial(tvm, steps=TVM_STEPS, generator=0),
-        per_sample=False,
-        bitwise=False,
-        deterministic=lambda x, gradient: tvm(
-            x, steps=TVM_STEPS, mask=tvm_mask(x), gradient=gradient
-        ),
-    ),
+def _tvm_fixed_mask(x: torch.Tensor, gradient: str) -> torch.Tensor:
+    return tvm(x, steps=TVM_STEPS, mask=tvm_mask(x), gradient=gradient)
+
+
+FUNCTIONAL: dict[str, Callable[..., torch.Tensor]] = {
+    "GaussianSmoothing": gaussian_smoothing,
+    "Identity": _identity_function,
+    "JPEG": jpeg,
+    "MedianSmoothing": median_smoothing,
+    "TVM": tvm,
 }
+"""The functional twin of every registered defense."""
+
+TEST_SETTINGS: dict[str, dict[str, Config]] = {
+    "Identity": {"identity": Config()},
+    "GaussianSmoothing": {
+        "gaussian-k3-s0.8": Config({"kernel_size": 3, "sigma": 0.8}),
+        "gaussian-k5-s0.4": Config({"kernel_size": 5, "sigma": 0.4}),
+    },
+    "MedianSmoothing": {
+        "median-w3": Config({"window_size": 3}),
+        "median-w5-chunked": Config({"window_size": 5, "chunk_size": 1000}),
+    },
+    "JPEG": {
+        "jpeg-q50": Config({"quality": 50}),
+        "jpeg-q90": Config({"quality": 90}),
+        "jpeg-q50-differentiable": Config(
+            {"quality": 50, "differentiable": True}, {"bitwise": False}
+        ),
+    },
+    "TVM": {
+        "tvm": Config(
+            {"steps": TVM_STEPS, "generator": 0},
+            {"per_sample": False, "bitwise": False, "deterministic": _tvm_fixed_mask},
+        ),
+    },
+}
+"""The settings each registered defense is tested with (several per defense where they differ
+in what they exercise)."""
+
+
+def _cases() -> dict[str, Case]:
+    cases = {}
+    for name in list_defenses():
+        for case_id, config in TEST_SETTINGS.get(name, {}).items():
+            cases[case_id] = Case(
+                partial(get_defense(name), **config.settings),
+                partial(FUNCTIONAL[name], **config.settings),
+                **config.expect,
+            )
+    return cases
+
+
+CASES: dict[str, Case] = _cases()
+
+
+def _exported_defenses() -> set[str]:
+    return {
+        name
+        for name in hermes.defenses.__all__
+        if inspect.isclass(obj := getattr(hermes.defenses, name))
+        and issubclass(obj, Defense)
+        and obj is not Defense
+    }
+
+
+# --- the registry -----------------------------------------------------------------------------
+
+
+def test_registry_lists_every_exported_defense_and_nothing_else() -> None:
+    assert list_defenses() == sorted(_exported_defenses())
+    assert {"GaussianSmoothing", "Identity", "JPEG", "MedianSmoothing", "TVM"} <= set(
+        list_defenses()
+    )
+    for name in list_defenses():
+        assert get_defense(name) is getattr(hermes.defenses, name)
+
+
+def test_every_registered_defense_has_test_settings_and_a_functional_twin() -> None:
+    missing = set(list_defenses()) - set(TEST_SETTINGS)
+    assert not missing, f"add test settings for {sorted(missing)} to TEST_SETTINGS"
+    assert set(FUNCTIONAL) == set(TEST_SETTINGS) == set(list_defenses())
+    assert all(TEST_SETTINGS[name] for name in list_defenses())
+
+
+def test_unknown_name_is_rejected_naming_the_known_ones() -> None:
+    with pytest.raises(ValueError, match=r"name must be one of 'GaussianSmoothing'.*got 'Blur'"):
+        get_defense("Blur")
+
+
+def test_classes_outside_hermes_and_private_classes_are_not_registered() -> None:
+    class Outside(Identity):
+        pass
+
+    assert Outside.__module__ == __name__ and "Outside" not in list_defenses()
+
+
+@pytest.mark.parametrize("name", list_defenses())
+def test_the_base_class_owns_forward_and_repr(name: str) -> None:
+    cls = get_defense(name)
+    assert "forward" not in vars(cls) and "extra_repr" not in vars(cls)
+    assert "gradient" in [setting.name for setting in cls.settings]
 
 
 def tiny_model(channels: int, dtype: torch.dtype) -> nn.Module:
@@ -338,3 +430,30 @@ def test_bad_settings_are_rejected_naming_the_argument(factory, kwargs, name) ->
     # Values of the right type but out of range: a ValueError (not a stray TypeError).
     with pytest.raises(ValueError, match=name):
         factory(**kwargs)
+
+
+@pytest.mark.parametrize(("factory", "kwargs", "name"), BAD_SETTINGS)
+def test_bad_settings_are_rejected_when_assigned_too(factory, kwargs, name) -> None:
+    # A setting is checked whenever it is set (not on every call): a later assignment, as the
+    # evaluation grid makes to ``gradient``, goes through the same check as the constructor.
+    defense = factory()
+    before = repr(defense)
+    ((key, value),) = kwargs.items()
+    with pytest.raises(ValueError, match=name):
+        setattr(defense, key, value)
+    assert repr(defense) == before
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_gradient_set_after_construction_is_used_on_the_next_call(name: str) -> None:
+    case = CASES[name]
+    x = _inputs(n=2).requires_grad_(True)
+    defense = case.module()
+    for mode in case.gradient_modes:
+        defense.gradient = mode
+        out = defense(x)
+        assert torch.equal(out, case.module(gradient=mode)(x))
+        expected = torch.autograd.grad(case.module(gradient=mode)(x).sum(), x)[0]
+        torch.testing.assert_close(torch.autograd.grad(out.sum(), x)[0], expected)
+    defense.gradient = None  # back to the default
+    assert defense.gradient == case.gradient_modes[0]

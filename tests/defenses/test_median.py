@@ -9,7 +9,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hermes.defenses import MedianSmoothing, SpatialSmoothing
+import hermes.defenses
+import hermes.defenses.median
+from hermes.defenses import MedianSmoothing
 from hermes.defenses.functional import median_smoothing
 from hermes.defenses.median import DEFAULT_CHUNK_SIZE, _chunks, _median_programs
 from tests.defenses.conftest import ihc_patches
@@ -198,12 +200,24 @@ def test_identity_gradient_passes_through() -> None:
 # --- module and errors ------------------------------------------------------------------------
 
 
-def test_module_matches_function_and_alias() -> None:
+def test_module_matches_function() -> None:
     x = ihc_patches(2)
-    assert SpatialSmoothing is MedianSmoothing
     assert torch.equal(MedianSmoothing(3)(x), median_smoothing(x, 3))
     assert MedianSmoothing().window_size == 5 and MedianSmoothing().gradient == "exact"
     assert "window_size=3" in repr(MedianSmoothing(3))
+
+
+@pytest.mark.parametrize("module", [hermes.defenses, hermes.defenses.median])
+def test_spatial_smoothing_is_a_deprecated_alias(module) -> None:
+    with pytest.warns(DeprecationWarning, match="SpatialSmoothing is a deprecated alias"):
+        alias = module.SpatialSmoothing
+    assert alias is MedianSmoothing
+    with pytest.warns(DeprecationWarning, match="use hermes.defenses.MedianSmoothing"):
+        from hermes.defenses import SpatialSmoothing
+    assert SpatialSmoothing is MedianSmoothing
+    assert "SpatialSmoothing" not in hermes.defenses.__all__
+    with pytest.raises(AttributeError, match="no attribute 'Spatial'"):
+        module.Spatial  # noqa: B018
 
 
 @pytest.mark.parametrize(
