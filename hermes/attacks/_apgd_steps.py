@@ -68,8 +68,8 @@ def ascend(
     shape = (-1,) + (1,) * (x.ndim - 1)
     marks = {w for w in checkpoints if 0 < w < steps}
     grad, objective = evaluate(start)
-    eta = torch.full_like(objective, 2.0 * eps)
-    step_sizes = eta.new_empty((steps, *eta.shape))
+    eta = torch.full((x.shape[0],), 2.0 * eps, dtype=x.dtype, device=x.device)
+    step_sizes = eta.new_empty((steps, x.shape[0]))
     previous, current = start, start
     # the best point, its objective and its gradient, in buffers of their own (updated in place)
     best, best_objective, best_grad = start.clone(), objective.clone(), grad.clone()
@@ -101,7 +101,7 @@ def ascend(
         if k + 1 in marks:
             stalled = rises < rho * (k + 1 - last_mark)
             unchanged = (eta == last_eta) & (best_objective <= last_best)
-            halve = stalled & ~stalled
+            halve = stalled | unchanged
             last_eta.copy_(eta)
             last_best.copy_(best_objective)
             last_mark = k + 1

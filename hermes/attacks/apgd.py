@@ -9,6 +9,7 @@ attack of AutoAttack, and usually stronger than PGD for the same number of gradi
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -24,6 +25,7 @@ from hermes._random import (
     seeded,
 )
 from hermes._validation import (
+    check_bool,
     check_choice,
     check_images,
     check_labels,
@@ -31,7 +33,7 @@ from hermes._validation import (
     check_number,
     check_positive_int,
 )
-from hermes.attacks._apgd_steps import Ascent, ascend
+from hermes.attacks._apgd_steps import ascend
 from hermes.attacks._checks import check_model, normalize_norm
 from hermes.attacks._loss import LossFunction, eot_loss_and_gradient, loss_and_gradient
 from hermes.attacks._projection import random_start
@@ -99,6 +101,19 @@ _LOSS_FUNCTIONS: dict[str, LossFunction] = {
 }
 
 
+class _Settings(NamedTuple):
+    eps: float
+    steps: int
+    norm: str
+    loss: str
+    restarts: int
+    rho: float
+    momentum: float
+    targeted: bool
+    generator: GeneratorLike
+    eot_samples: int
+
+
 def _check_settings(
     eps: object,
     steps: object,
@@ -110,20 +125,20 @@ def _check_settings(
     targeted: object,
     generator: object,
     eot_samples: object,
-) -> tuple[float, int, str, str, int, float, float, bool, GeneratorLike, int]:
-    """Check APGD's settings (shared by the function and the module); return them normalised."""
-    eps = check_number(eps, "eps", low=0.0, high=math.inf, high_inclusive=False)
-    steps = check_positive_int(steps, "steps")
-    norm = normalize_norm(norm)
-    loss = check_choice(loss, "loss", LOSSES)
-    restarts = check_positive_int(restarts, "restarts")
-    rho = check_number(rho, "rho", low=0.0, high=1.0, low_inclusive=False)
-    momentum = check_number(momentum, "momentum", low=0.0, high=1.0, low_inclusive=False)
-    if not isinstance(targeted, bool):
-        raise TypeError(f"targeted must be a bool; got {type(targeted).__name__}")
-    generator = check_generator(generator)
-    eot_samples = check_positive_int(eot_samples, "eot_samples")
-    return eps, steps, norm, loss, restarts, rho, momentum, targeted, generator, eot_samples
+) -> _Settings:
+    """Check APGD's settings (for the function and, eagerly, the module); return them normalised."""
+    return _Settings(
+        eps=check_number(eps, "eps", low=0.0, high=math.inf, high_inclusive=False),
+        steps=check_positive_int(steps, "steps"),
+        norm=normalize_norm(norm),
+        loss=check_choice(loss, "loss", LOSSES),
+        restarts=check_positive_int(restarts, "restarts"),
+        rho=check_number(rho, "rho", low=0.0, high=1.0, low_inclusive=False),
+        momentum=check_number(momentum, "momentum", low=0.0, high=1.0, low_inclusive=False),
+        targeted=check_bool(targeted, "targeted"),
+        generator=check_generator(generator),
+        eot_samples=check_positive_int(eot_samples, "eot_samples"),
+    )
 
 
 def apgd(
@@ -204,20 +219,18 @@ def apgd(
     check_model(model)
     check_images(x, "x")
     y = check_labels(y, x.shape[0], "y")
-    eps, steps, norm, loss, restarts, rho, momentum, targeted, generator, eot_samples = (
-        _check_settings(
-            eps, steps, norm, loss, restarts, rho, momentum, targeted, generator, eot_samples
-        )
+    cfg = _check_settings(
+        eps, steps, norm, loss, restarts, rho, momentum, targeted, generator, eot_samples
     )
     y = y.to(x.device)
-    if eps == 0.0 or x.shape[0] == 0:
+    if cfg.eps == 0.0 or x.shape[0] == 0:
         return x.detach().clone()
     x = x.detach()
-    loss_fn = _LOSS_FUNCTIONS[loss]
+    loss_fn = _LOSS_FUNCTIONS[cfg.loss]
     randomised = has_generators(model)
-    eot = randomised or eot_samples > 1
-    rng = make_generator(generator)
-    sign = -1.0 if targeted else 1.0
+    eot = randomised or cfg.eot_samples > 1
+    rng = make_generator(cfg.generator)
+    sign = -1.0 if cfg.targeted else 1.0
 
     def evaluate(point: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if eot:
@@ -225,13 +238,13 @@ def apgd(
                 model,
                 point,
                 y,
-                samples=eot_samples,
+                samples=cfg.eot_samples,
                 generator=rng,
-                targeted=targeted,
+                targeted=cfg.targeted,
                 loss_fn=loss_fn,
             )
         else:
-            grad, value = loss_and_gradient(model, point, y, targeted=targeted, loss_fn=loss_fn)
+            grad, value = loss_and_gradient(model, point, y, targeted=cfg.targeted, loss_fn=loss_fn)
         return grad, sign * value
 
     def score(point: torch.Tensor, seeds: list[int] | None = None) -> torch.Tensor:
@@ -239,7 +252,7 @@ def apgd(
             with torch.no_grad():
                 return sign * loss_fn(model(point), y)
         if seeds is None:
-            seeds = [draw_seed(rng) for _ in range(eot_samples)]
+            seeds = [draw_seed(rng) for _ in range(cfg.eot_samples)]
         total = None
         for seed in seeds:
             with torch.no_grad(), seeded(model, seed):
@@ -247,25 +260,25 @@ def apgd(
             total = value if total is None else total + value
         return sign * total / len(seeds)
 
-    checkpoints = apgd_checkpoints(steps)
+    checkpoints = apgd_checkpoints(cfg.steps)
     with eval_mode(model):
         # every restart's result is judged under the same draw of the model's randomness
-        judge = [draw_seed(rng)] if randomised and restarts > 1 else None
+        judge = [draw_seed(rng)] if randomised and cfg.restarts > 1 else None
         best, best_objective = None, None
-        for _ in range(restarts):
-            run: Ascent = ascend(
+        for _ in range(cfg.restarts):
+            run = ascend(
                 evaluate,
                 score,
                 x,
-                random_start(x, eps, norm, rng),
-                eps=eps,
-                norm=norm,
-                steps=steps,
+                random_start(x, cfg.eps, cfg.norm, rng),
+                eps=cfg.eps,
+                norm=cfg.norm,
+                steps=cfg.steps,
                 checkpoints=checkpoints,
-                rho=rho,
-                momentum=momentum,
+                rho=cfg.rho,
+                momentum=cfg.momentum,
             )
-            if restarts == 1:
+            if cfg.restarts == 1:
                 return run.x
             objective = run.objective if judge is None else score(run.x, judge)
             if best is None:
@@ -329,20 +342,17 @@ class APGD(Attack):
         eot_samples: int = 1,
     ) -> None:
         super().__init__(model, eps, targeted=targeted)
-        (
-            _,
-            self.steps,
-            self.norm,
-            self.loss,
-            self.restarts,
-            self.rho,
-            self.momentum,
-            _,
-            self.generator,
-            self.eot_samples,
-        ) = _check_settings(
+        cfg = _check_settings(
             self.eps, steps, norm, loss, restarts, rho, momentum, targeted, generator, eot_samples
         )
+        self.steps, self.norm, self.loss, self.restarts = (
+            cfg.steps,
+            cfg.norm,
+            cfg.loss,
+            cfg.restarts,
+        )
+        self.rho, self.momentum, self.generator = cfg.rho, cfg.momentum, cfg.generator
+        self.eot_samples = cfg.eot_samples
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return apgd(

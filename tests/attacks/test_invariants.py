@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hermes.attacks import FGSM, PGD
+from hermes.attacks import APGD, FGSM, PGD, list_attacks
 from tests.attacks.conftest import make_tiny_cnn
 
 ATTACKS = {
@@ -19,7 +19,19 @@ ATTACKS = {
     "pgd-l2": partial(PGD, steps=3, norm=2, generator=0),
     "pgd-restarts": partial(PGD, steps=2, restarts=2, generator=0),
     "pgd-targeted": partial(PGD, steps=3, targeted=True, generator=0),
+    "apgd-linf": partial(APGD, steps=3, generator=0),
+    "apgd-l2": partial(APGD, steps=3, norm=2, generator=0),
+    "apgd-margin": partial(APGD, steps=3, loss="margin", generator=0),
+    "apgd-restarts": partial(APGD, steps=2, restarts=2, generator=0),
+    "apgd-targeted": partial(APGD, steps=3, targeted=True, generator=0),
+    "apgd-eot": partial(APGD, steps=2, eot_samples=2, generator=0),
 }
+
+
+def test_every_registered_attack_is_in_the_invariant_suite() -> None:
+    """A new attack is tested the day it is registered: the suite must cover every one."""
+    covered = {(f.func if isinstance(f, partial) else f).__name__ for f in ATTACKS.values()}
+    assert covered == set(list_attacks())
 
 
 def perturbation_norm(delta: torch.Tensor, norm: str) -> torch.Tensor:
