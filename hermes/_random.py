@@ -37,7 +37,7 @@ __all__ = [
 GeneratorLike = torch.Generator | int | None
 
 
-def check_generator(generator: object) -> GeneratorLike:
+def check_generator(generator: object, name: str = "generator") -> GeneratorLike:
     """Return ``generator`` if it is a ``torch.Generator``, an int seed or ``None``; else TypeError.
 
     Example:
@@ -48,7 +48,7 @@ def check_generator(generator: object) -> GeneratorLike:
         generator is None or isinstance(generator, (int, torch.Generator))
     ):
         raise TypeError(
-            f"generator must be a torch.Generator, an int seed or None; got {type(generator).__name__}"
+            f"{name} must be a torch.Generator, an int seed or None; got {type(generator).__name__}"
         )
     return generator
 

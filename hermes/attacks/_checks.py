@@ -6,9 +6,9 @@ import math
 
 from torch import nn
 
-from hermes._validation import check_choice
+from hermes._validation import check_choice, check_number
 
-__all__ = ["check_model", "normalize_norm"]
+__all__ = ["check_eps", "check_model", "check_norm", "normalize_norm"]
 
 
 def normalize_norm(norm: str | float | int) -> str:
@@ -34,3 +34,13 @@ def check_model(model: object) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     return model
+
+
+def check_norm(norm: object, name: str = "norm") -> str:
+    """:func:`normalize_norm` in the ``check(value, name)`` form of a setting."""
+    return normalize_norm(norm)
+
+
+def check_eps(eps: object, name: str = "eps") -> float:
+    """A budget in pixel units: a finite number ``>= 0``."""
+    return check_number(eps, name, low=0.0, high=math.inf, high_inclusive=False)

@@ -8,9 +8,6 @@ attack of AutoAttack, and usually stronger than PGD for the same number of gradi
 
 from __future__ import annotations
 
-import math
-from typing import NamedTuple
-
 import torch
 from torch import nn
 
@@ -24,6 +21,7 @@ from hermes._random import (
     make_generator,
     seeded,
 )
+from hermes._settings import Setting, check_settings
 from hermes._validation import (
     check_bool,
     check_choice,
@@ -34,7 +32,7 @@ from hermes._validation import (
     check_positive_int,
 )
 from hermes.attacks._apgd_steps import ascend
-from hermes.attacks._checks import check_model, normalize_norm
+from hermes.attacks._checks import check_eps, check_model, check_norm
 from hermes.attacks._loss import LossFunction, eot_loss_and_gradient, loss_and_gradient
 from hermes.attacks._projection import random_start
 from hermes.attacks.base import Attack
@@ -101,44 +99,25 @@ _LOSS_FUNCTIONS: dict[str, LossFunction] = {
 }
 
 
-class _Settings(NamedTuple):
-    eps: float
-    steps: int
-    norm: str
-    loss: str
-    restarts: int
-    rho: float
-    momentum: float
-    targeted: bool
-    generator: GeneratorLike
-    eot_samples: int
+def _check_fraction(value: object, name: str) -> float:
+    return check_number(value, name, low=0.0, high=1.0, low_inclusive=False)
 
 
-def _check_settings(
-    eps: object,
-    steps: object,
-    norm: object,
-    loss: object,
-    restarts: object,
-    rho: object,
-    momentum: object,
-    targeted: object,
-    generator: object,
-    eot_samples: object,
-) -> _Settings:
-    """Check APGD's settings (for the function and, eagerly, the module); return them normalised."""
-    return _Settings(
-        eps=check_number(eps, "eps", low=0.0, high=math.inf, high_inclusive=False),
-        steps=check_positive_int(steps, "steps"),
-        norm=normalize_norm(norm),
-        loss=check_choice(loss, "loss", LOSSES),
-        restarts=check_positive_int(restarts, "restarts"),
-        rho=check_number(rho, "rho", low=0.0, high=1.0, low_inclusive=False),
-        momentum=check_number(momentum, "momentum", low=0.0, high=1.0, low_inclusive=False),
-        targeted=check_bool(targeted, "targeted"),
-        generator=check_generator(generator),
-        eot_samples=check_positive_int(eot_samples, "eot_samples"),
-    )
+def _check_loss(value: object, name: str) -> str:
+    return check_choice(value, name, LOSSES)
+
+
+APGD_SETTINGS = (
+    Setting("steps", check_positive_int),
+    Setting("norm", check_norm, "{}"),
+    Setting("loss", _check_loss, "{}"),
+    Setting("restarts", check_positive_int),
+    Setting("rho", _check_fraction, "{:g}"),
+    Setting("momentum", _check_fraction, "{:g}"),
+    Setting("generator", check_generator, shown=False),
+    Setting("eot_samples", check_positive_int),
+)
+"""APGD's settings besides ``eps`` and ``targeted`` (shared by :func:`apgd` and the module)."""
 
 
 def apgd(
@@ -218,19 +197,48 @@ def apgd(
     """
     check_model(model)
     check_images(x, "x")
-    y = check_labels(y, x.shape[0], "y")
-    cfg = _check_settings(
-        eps, steps, norm, loss, restarts, rho, momentum, targeted, generator, eot_samples
+    y = check_labels(y, x.shape[0], "y").to(x.device)
+    values = {
+        "steps": steps,
+        "norm": norm,
+        "loss": loss,
+        "restarts": restarts,
+        "rho": rho,
+        "momentum": momentum,
+        "generator": generator,
+        "eot_samples": eot_samples,
+    }
+    settings = check_settings(APGD_SETTINGS, values)
+    return run_apgd(
+        model, x, y, check_eps(eps), targeted=check_bool(targeted, "targeted"), **settings
     )
-    y = y.to(x.device)
-    if cfg.eps == 0.0 or x.shape[0] == 0:
+
+
+def run_apgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    targeted: bool,
+    steps: int,
+    norm: str,
+    loss: str,
+    restarts: int,
+    rho: float,
+    momentum: float,
+    generator: GeneratorLike,
+    eot_samples: int,
+) -> torch.Tensor:
+    """:func:`apgd` on checked input (images, labels on ``x``'s device, and settings)."""
+    if eps == 0.0 or x.shape[0] == 0:
         return x.detach().clone()
     x = x.detach()
-    loss_fn = _LOSS_FUNCTIONS[cfg.loss]
+    loss_fn = _LOSS_FUNCTIONS[loss]
     randomised = has_generators(model)
-    eot = randomised or cfg.eot_samples > 1
-    rng = make_generator(cfg.generator)
-    sign = -1.0 if cfg.targeted else 1.0
+    eot = randomised or eot_samples > 1
+    rng = make_generator(generator)
+    sign = -1.0 if targeted else 1.0
 
     def evaluate(point: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if eot:
@@ -238,13 +246,13 @@ def apgd(
                 model,
                 point,
                 y,
-                samples=cfg.eot_samples,
+                samples=eot_samples,
                 generator=rng,
-                targeted=cfg.targeted,
+                targeted=targeted,
                 loss_fn=loss_fn,
             )
         else:
-            grad, value = loss_and_gradient(model, point, y, targeted=cfg.targeted, loss_fn=loss_fn)
+            grad, value = loss_and_gradient(model, point, y, targeted=targeted, loss_fn=loss_fn)
         return grad, sign * value
 
     def score(point: torch.Tensor, seeds: list[int] | None = None) -> torch.Tensor:
@@ -252,7 +260,7 @@ def apgd(
             with torch.no_grad():
                 return sign * loss_fn(model(point), y)
         if seeds is None:
-            seeds = [draw_seed(rng) for _ in range(cfg.eot_samples)]
+            seeds = [draw_seed(rng) for _ in range(eot_samples)]
         total = None
         for seed in seeds:
             with torch.no_grad(), seeded(model, seed):
@@ -260,25 +268,25 @@ def apgd(
             total = value if total is None else total + value
         return sign * total / len(seeds)
 
-    checkpoints = apgd_checkpoints(cfg.steps)
+    checkpoints = apgd_checkpoints(steps)
     with eval_mode(model):
         # every restart's result is judged under the same draw of the model's randomness
-        judge = [draw_seed(rng)] if randomised and cfg.restarts > 1 else None
+        judge = [draw_seed(rng)] if randomised and restarts > 1 else None
         best, best_objective = None, None
-        for _ in range(cfg.restarts):
+        for _ in range(restarts):
             run = ascend(
                 evaluate,
                 score,
                 x,
-                random_start(x, cfg.eps, cfg.norm, rng),
-                eps=cfg.eps,
-                norm=cfg.norm,
-                steps=cfg.steps,
+                random_start(x, eps, norm, rng),
+                eps=eps,
+                norm=norm,
+                steps=steps,
                 checkpoints=checkpoints,
-                rho=cfg.rho,
-                momentum=cfg.momentum,
+                rho=rho,
+                momentum=momentum,
             )
-            if cfg.restarts == 1:
+            if restarts == 1:
                 return run.x
             objective = run.objective if judge is None else score(run.x, judge)
             if best is None:
@@ -326,6 +334,9 @@ class APGD(Attack):
         )
     """
 
+    settings = APGD_SETTINGS
+    operation = staticmethod(run_apgd)
+
     def __init__(
         self,
         model: nn.Module,
@@ -341,39 +352,16 @@ class APGD(Attack):
         generator: GeneratorLike = None,
         eot_samples: int = 1,
     ) -> None:
-        super().__init__(model, eps, targeted=targeted)
-        cfg = _check_settings(
-            self.eps, steps, norm, loss, restarts, rho, momentum, targeted, generator, eot_samples
-        )
-        self.steps, self.norm, self.loss, self.restarts = (
-            cfg.steps,
-            cfg.norm,
-            cfg.loss,
-            cfg.restarts,
-        )
-        self.rho, self.momentum, self.generator = cfg.rho, cfg.momentum, cfg.generator
-        self.eot_samples = cfg.eot_samples
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return apgd(
-            self.model,
-            x,
-            y,
-            self.eps,
-            steps=self.steps,
-            norm=self.norm,
-            loss=self.loss,
-            restarts=self.restarts,
-            rho=self.rho,
-            momentum=self.momentum,
-            targeted=self.targeted,
-            generator=self.generator,
-            eot_samples=self.eot_samples,
-        )
-
-    def extra_repr(self) -> str:
-        return (
-            f"{super().extra_repr()}, steps={self.steps}, norm={self.norm}, loss={self.loss}, "
-            f"restarts={self.restarts}, rho={self.rho:g}, momentum={self.momentum:g}, "
-            f"eot_samples={self.eot_samples}"
+        super().__init__(
+            model,
+            eps,
+            targeted=targeted,
+            steps=steps,
+            norm=norm,
+            loss=loss,
+            restarts=restarts,
+            rho=rho,
+            momentum=momentum,
+            generator=generator,
+            eot_samples=eot_samples,
         )

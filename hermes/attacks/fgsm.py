@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-from hermes._random import GeneratorLike, check_generator
-from hermes._validation import check_positive_int
+from hermes._random import GeneratorLike
 from hermes.attacks import functional as F
 from hermes.attacks.base import Attack
 
@@ -36,6 +34,9 @@ class FGSM(Attack):
         torch.Size([1, 3, 1, 1])
     """
 
+    settings = F.FGSM_SETTINGS
+    operation = staticmethod(F.run_fgsm)
+
     def __init__(
         self,
         model: nn.Module,
@@ -45,20 +46,6 @@ class FGSM(Attack):
         generator: GeneratorLike = None,
         eot_samples: int = 1,
     ) -> None:
-        super().__init__(model, eps, targeted=targeted)
-        self.generator = check_generator(generator)
-        self.eot_samples = check_positive_int(eot_samples, "eot_samples")
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.fgsm(
-            self.model,
-            x,
-            y,
-            self.eps,
-            targeted=self.targeted,
-            generator=self.generator,
-            eot_samples=self.eot_samples,
+        super().__init__(
+            model, eps, targeted=targeted, generator=generator, eot_samples=eot_samples
         )
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, eot_samples={self.eot_samples}"

@@ -14,19 +14,69 @@ from torch import nn
 
 from hermes._losses import classification_loss
 from hermes._modes import eval_mode
-from hermes._random import GeneratorLike, draw_seed, has_generators, make_generator, seeded
+from hermes._random import (
+    GeneratorLike,
+    check_generator,
+    draw_seed,
+    has_generators,
+    make_generator,
+    seeded,
+)
+from hermes._settings import Setting, check_settings
 from hermes._validation import (
+    check_bool,
     check_images,
     check_labels,
     check_number,
     check_positive_int,
 )
-from hermes.attacks._checks import check_model, normalize_norm
+from hermes.attacks._checks import check_eps, check_model, check_norm, normalize_norm
 from hermes.attacks._loss import eot_loss_and_gradient, loss_and_gradient
 from hermes.attacks._projection import ascent_step, project, random_start
 from hermes.attacks.apgd import apgd
 
-__all__ = ["apgd", "fgsm", "normalize_norm", "pgd"]
+__all__ = [
+    "FGSM_SETTINGS",
+    "PGD_SETTINGS",
+    "apgd",
+    "default_alpha",
+    "fgsm",
+    "normalize_norm",
+    "pgd",
+]
+
+
+def default_alpha(eps: float, steps: int) -> float:
+    """PGD's default step size, ``2.5 * eps / steps`` (Madry et al. 2018).
+
+    Example:
+        >>> default_alpha(0.04, 10)
+        0.01
+    """
+    return 2.5 * eps / steps
+
+
+def _check_alpha(alpha: object, name: str) -> float | None:
+    if alpha is None:
+        return None  # the default, 2.5 * eps / steps, once eps and steps are known
+    return check_number(alpha, name, low=0.0, high=math.inf, high_inclusive=False)
+
+
+FGSM_SETTINGS = (
+    Setting("generator", check_generator, shown=False),
+    Setting("eot_samples", check_positive_int),
+)
+"""FGSM's settings besides ``eps`` and ``targeted`` (shared by :func:`fgsm` and the module)."""
+
+PGD_SETTINGS = (
+    Setting("alpha", _check_alpha, "{:g}"),
+    Setting("steps", check_positive_int),
+    Setting("norm", check_norm, "{}"),
+    Setting("random_start", check_bool),
+    Setting("restarts", check_positive_int),
+    *FGSM_SETTINGS,
+)
+"""PGD's settings besides ``eps`` and ``targeted`` (shared by :func:`pgd` and the module)."""
 
 
 def fgsm(
@@ -67,16 +117,37 @@ def fgsm(
         >>> bool((x_adv - x).abs().max() <= 0.1 + 1e-6)
         True
     """
-    return pgd(
+    check_model(model)
+    check_images(x, "x")
+    y = check_labels(y, x.shape[0], "y").to(x.device)
+    settings = check_settings(FGSM_SETTINGS, {"generator": generator, "eot_samples": eot_samples})
+    return run_fgsm(
+        model, x, y, check_eps(eps), targeted=check_bool(targeted, "targeted"), **settings
+    )
+
+
+def run_fgsm(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    targeted: bool,
+    generator: GeneratorLike,
+    eot_samples: int,
+) -> torch.Tensor:
+    """:func:`fgsm` on checked input: one PGD step of size ``eps`` from ``x``."""
+    return run_pgd(
         model,
         x,
         y,
         eps,
+        targeted=targeted,
         alpha=eps,
         steps=1,
         norm="inf",
         random_start=False,
-        targeted=targeted,
+        restarts=1,
         generator=generator,
         eot_samples=eot_samples,
     )
@@ -140,18 +211,40 @@ def pgd(
     """
     check_model(model)
     check_images(x, "x")
-    y = check_labels(y, x.shape[0], "y")
-    eps = check_number(eps, "eps", low=0.0, high=math.inf, high_inclusive=False)
-    steps = check_positive_int(steps, "steps")
-    restarts = check_positive_int(restarts, "restarts")
-    norm = normalize_norm(norm)
-    eot_samples = check_positive_int(eot_samples, "eot_samples")
-    alpha = (
-        2.5 * eps / steps
-        if alpha is None
-        else check_number(alpha, "alpha", low=0.0, high=math.inf, high_inclusive=False)
+    y = check_labels(y, x.shape[0], "y").to(x.device)
+    values = {
+        "alpha": alpha,
+        "steps": steps,
+        "norm": norm,
+        "random_start": random_start,
+        "restarts": restarts,
+        "generator": generator,
+        "eot_samples": eot_samples,
+    }
+    settings = check_settings(PGD_SETTINGS, values)
+    return run_pgd(
+        model, x, y, check_eps(eps), targeted=check_bool(targeted, "targeted"), **settings
     )
-    y = y.to(x.device)
+
+
+def run_pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    targeted: bool,
+    alpha: float | None,
+    steps: int,
+    norm: str,
+    random_start: bool,
+    restarts: int,
+    generator: GeneratorLike,
+    eot_samples: int,
+) -> torch.Tensor:
+    """:func:`pgd` on checked input (images, labels on ``x``'s device, and settings)."""
+    if alpha is None:
+        alpha = default_alpha(eps, steps)
     if eps == 0.0 or x.shape[0] == 0:
         return x.detach().clone()
     randomised = has_generators(model)

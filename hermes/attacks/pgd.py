@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
-import torch
 from torch import nn
 
-from hermes._random import GeneratorLike, check_generator
-from hermes._validation import check_number, check_positive_int
+from hermes._random import GeneratorLike
 from hermes.attacks import functional as F
 from hermes.attacks.base import Attack
 
@@ -50,6 +46,9 @@ class PGD(Attack):
         )
     """
 
+    settings = F.PGD_SETTINGS
+    operation = staticmethod(F.run_pgd)
+
     def __init__(
         self,
         model: nn.Module,
@@ -64,37 +63,17 @@ class PGD(Attack):
         generator: GeneratorLike = None,
         eot_samples: int = 1,
     ) -> None:
-        super().__init__(model, eps, targeted=targeted)
-        self.steps = check_positive_int(steps, "steps")
-        self.alpha = (
-            2.5 * self.eps / self.steps
-            if alpha is None
-            else check_number(alpha, "alpha", low=0.0, high=math.inf, high_inclusive=False)
+        super().__init__(
+            model,
+            eps,
+            targeted=targeted,
+            alpha=alpha,
+            steps=steps,
+            norm=norm,
+            random_start=random_start,
+            restarts=restarts,
+            generator=generator,
+            eot_samples=eot_samples,
         )
-        self.norm = F.normalize_norm(norm)
-        self.random_start = bool(random_start)
-        self.restarts = check_positive_int(restarts, "restarts")
-        self.generator = check_generator(generator)
-        self.eot_samples = check_positive_int(eot_samples, "eot_samples")
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.pgd(
-            self.model,
-            x,
-            y,
-            self.eps,
-            alpha=self.alpha,
-            steps=self.steps,
-            norm=self.norm,
-            random_start=self.random_start,
-            restarts=self.restarts,
-            targeted=self.targeted,
-            generator=self.generator,
-            eot_samples=self.eot_samples,
-        )
-
-    def extra_repr(self) -> str:
-        return (
-            f"{super().extra_repr()}, alpha={self.alpha:g}, steps={self.steps}, norm={self.norm}, "
-            f"random_start={self.random_start}, restarts={self.restarts}, eot_samples={self.eot_samples}"
-        )
+        if self.alpha is None:  # shown in repr, so resolved now
+            self.alpha = F.default_alpha(self.eps, self.steps)

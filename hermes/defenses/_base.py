@@ -30,7 +30,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
@@ -38,6 +37,7 @@ import torch
 from torch import nn
 
 from hermes._registry import Registry
+from hermes._settings import Setting, settings_repr
 from hermes._validation import check_choice, check_images
 
 __all__ = [
@@ -54,32 +54,6 @@ GradientMode = Literal["exact", "identity", "surrogate", "unrolled"]
 GRADIENT_MODES: tuple[str, ...] = ("exact", "identity", "surrogate", "unrolled")
 
 _REGISTRY: Registry[type[Defense]] = Registry("defense")
-
-
-@dataclasses.dataclass(frozen=True)
-class Setting:
-    """One setting of a defense: its name, its check, and how ``repr`` shows it.
-
-    Attributes:
-        name: the constructor argument, the instance attribute and the operation's keyword.
-        check: ``check(value, name)`` returns the value to keep or raises an error naming
-            ``name``. Unused for ``"gradient"``, which the base checks against the class's
-            ``gradient_modes`` (``None`` meaning the first).
-        fmt: how ``repr`` writes the value (``"{:g}"`` for floats).
-        shown: whether ``repr`` shows the setting.
-
-    Example:
-        >>> from hermes._validation import check_odd_int
-        >>> Setting("window_size", check_odd_int).check(4, "window_size")
-        Traceback (most recent call last):
-        ...
-        hermes.errors.RangeError: window_size must be a positive odd integer; got 4
-    """
-
-    name: str
-    check: Callable[[Any, str], Any] | None = None
-    fmt: str = "{!r}"
-    shown: bool = True
 
 
 GRADIENT = Setting("gradient")
@@ -165,9 +139,7 @@ class Defense(nn.Module):
         return type(self).operation(x, **{s.name: getattr(self, s.name) for s in self.settings})
 
     def extra_repr(self) -> str:
-        return ", ".join(
-            f"{s.name}={s.fmt.format(getattr(self, s.name))}" for s in self.settings if s.shown
-        )
+        return settings_repr(self, self.settings)
 
 
 def list_defenses() -> list[str]:

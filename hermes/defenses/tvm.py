@@ -76,10 +76,6 @@ def _check_steps(steps: Any, name: str) -> int:
     return check_positive_int(steps, name, minimum=0)
 
 
-def _check_generator(generator: Any, name: str) -> GeneratorLike:
-    return check_generator(generator)
-
-
 def _check_mask(mask: Any, x: torch.Tensor) -> torch.Tensor:
     """``mask`` as a constant tensor of ``x``'s dtype, after checking it is 0/1 and shaped like x."""
     if not isinstance(mask, torch.Tensor):
@@ -432,7 +428,7 @@ class TVM(Defense):
         Setting("lamb", _check_lamb, "{:g}"),
         Setting("norm", _check_norm),
         Setting("steps", _check_steps),
-        Setting("generator", _check_generator, shown=False),
+        Setting("generator", check_generator, shown=False),
         GRADIENT,
     )
     operation = staticmethod(_tvm)
