@@ -18,7 +18,6 @@ Example:
 
 from hermes import errors
 from hermes.evaluation import RobustnessReport, evaluate_robustness
-
-__version__ = "0.1.0"
+from hermes.version import __version__
 
 __all__ = ["RobustnessReport", "__version__", "errors", "evaluate_robustness"]

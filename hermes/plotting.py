@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
@@ -19,14 +19,35 @@ from hermes._validation import check_images
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-    from hermes.evaluation import RobustnessReport
-
 __all__ = [
     "plot_adversarial_examples",
     "plot_auroc_curves",
     "plot_defense_gallery",
     "plot_difference_heatmap",
 ]
+
+
+class Report(Protocol):
+    """What the plots read from a report: :class:`~hermes.evaluation.RobustnessReport` has it.
+
+    (Named by its shape, so that plotting does not import :mod:`hermes.evaluation`, which uses
+    plotting for ``report.plot()``.)
+    """
+
+    @property
+    def attacks(self) -> list[str]: ...
+    @property
+    def defenses(self) -> list[str]: ...
+    @property
+    def epsilons(self) -> list[float]: ...
+    @property
+    def threat_model(self) -> str: ...
+    @property
+    def metadata(self) -> dict[str, Any]: ...
+    @property
+    def ci(self) -> Any: ...
+    def metric(self, name: str) -> Any: ...
+    def compare(self, other: Any) -> Any: ...
 
 
 def _pyplot():
@@ -49,7 +70,7 @@ def _finish(fig: Figure, path: str | Path | None) -> Figure:
 
 
 def plot_auroc_curves(
-    report: RobustnessReport,
+    report: Report,
     *,
     attacks: Sequence[str] | None = None,
     defenses: Sequence[str] | None = None,
@@ -99,8 +120,8 @@ def plot_auroc_curves(
 
 
 def plot_difference_heatmap(
-    report: RobustnessReport,
-    other: RobustnessReport | None = None,
+    report: Report,
+    other: Report | None = None,
     *,
     attack: str | None = None,
     metric: str = "auroc",

@@ -5,11 +5,11 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
-import uuid
 import zlib
 from pathlib import Path
 from typing import Any
 
+from hermes._files import atomic_path
 from hermes._validation import check_choice
 from hermes.errors import DataFileError
 
@@ -58,28 +58,25 @@ def decompress_once(gz_path: Path) -> Path:
     target = gz_path.with_suffix("")
     if target.exists():
         return target
-    partial = target.with_name(f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial")
     try:
-        dst = open(partial, "wb")  # closed by the with-block below; removed on failure
-    except OSError as error:
-        raise DataFileError(
-            f"cannot decompress '{gz_path}': its folder is not writable ({error.strerror}). "
-            f"Decompress it elsewhere (gunzip -c '{gz_path}' > somewhere/{target.name}) and pass "
-            "x_path= / y_path=, or point root at a writable copy."
-        ) from error
-    try:
-        with dst, gzip.open(gz_path, "rb") as src:
+        with (
+            atomic_path(target) as partial,
+            gzip.open(gz_path, "rb") as src,
+            open(partial, "wb") as dst,
+        ):
             shutil.copyfileobj(src, dst, 1 << 22)
-        os.replace(partial, target)
     except (OSError, EOFError, zlib.error) as error:
-        partial.unlink(missing_ok=True)
+        if not os.access(target.parent, os.W_OK):
+            raise DataFileError(
+                f"cannot decompress '{gz_path}': its folder is not writable "
+                f"({getattr(error, 'strerror', None) or error}). "
+                f"Decompress it elsewhere (gunzip -c '{gz_path}' > somewhere/{target.name}) and "
+                "pass x_path= / y_path=, or point root at a writable copy."
+            ) from error
         raise DataFileError(
             f"cannot decompress '{gz_path}': {error}. The download is probably truncated or "
             f"corrupt; download it again. {DOWNLOAD_HINT}"
         ) from error
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
     return target
 
 

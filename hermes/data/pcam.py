@@ -13,7 +13,12 @@ import torch
 from torch.utils.data import Dataset
 
 from hermes._random import GeneratorLike
-from hermes._validation import check_positive_int
+from hermes._validation import (
+    check_bool,
+    check_positive_int,
+    check_seed,
+    deprecated_generator_seed,
+)
 from hermes.data._checks import check_images_dataset, get_dataset, open_h5, read_labels
 from hermes.data._files import DOWNLOAD_HINT, check_split, find_split_files, resolve_path
 from hermes.data._inflate import inflatable_rows_per_chunk, read_inflated
@@ -60,7 +65,9 @@ class PCam(Dataset):
             ``stratify=True``.
         indices: keep only these rows of the files, in this order (instead of ``limit``).
         stratify: with ``limit``, draw a seeded sample that keeps the class proportions.
-        seed: seed (or ``torch.Generator``) of the stratified sample.
+        seed: int seed of the stratified sample (``None``: not reproducible). A
+            ``torch.Generator`` here is deprecated (it still works, with a
+            ``DeprecationWarning``).
 
     Example:
         >>> import tempfile
@@ -92,8 +99,10 @@ class PCam(Dataset):
         limit: int | None = None,
         indices: Sequence[int] | np.ndarray | torch.Tensor | None = None,
         stratify: bool = False,
-        seed: GeneratorLike = 0,
+        seed: int | None = 0,
     ) -> None:
+        legacy = deprecated_generator_seed(seed, "PCam", "pass an int seed")
+        seed = legacy if legacy is not None else check_seed(seed, optional=True)
         self.split = check_split(split)
         if transform is not None and not callable(transform):
             raise TypeError(f"transform must be callable or None; got {type(transform).__name__}")
@@ -137,9 +146,9 @@ class PCam(Dataset):
     def _select(
         labels: np.ndarray, limit: Any, indices: Any, stratify: Any, seed: GeneratorLike
     ) -> np.ndarray:
+        """The file rows to keep; ``seed`` is checked (an int, None or a legacy generator)."""
         n = labels.size
-        if not isinstance(stratify, bool):
-            raise TypeError(f"stratify must be a bool; got {type(stratify).__name__}")
+        check_bool(stratify, "stratify")
         if indices is not None:
             if limit is not None or stratify:
                 raise TypeError("indices cannot be combined with limit or stratify")
@@ -152,7 +161,7 @@ class PCam(Dataset):
         if limit > n:
             raise RangeError(f"limit must be at most the split's {n} patches; got {limit}")
         if stratify:
-            return stratified_indices(labels, limit, seed)
+            return stratified_indices(labels, limit, generator=seed, seed=None)
         return np.arange(limit, dtype=np.int64)
 
     def __len__(self) -> int:

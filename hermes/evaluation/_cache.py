@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import re
 import types
 from pathlib import Path
@@ -19,6 +18,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from hermes._files import check_unchanged, write_atomic
 
 __all__ = [
     "ResultCache",
@@ -132,18 +133,17 @@ class ResultCache:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / "manifest.json"
+        text = json.dumps(manifest, indent=1, sort_keys=True)
         if path.exists():
-            stored = json.loads(path.read_text())
-            changed = sorted(
-                k for k in set(stored) | set(manifest) if stored.get(k) != manifest.get(k)
+            check_unchanged(
+                json.loads(path.read_text()),
+                json.loads(text),  # compared as stored: tuples as lists, float subclasses as floats
+                f"cache_dir {str(self.directory)!r} holds results of a different evaluation",
+                "use another cache_dir or delete this one",
+                show_values=False,
             )
-            if changed:
-                raise ValueError(
-                    f"cache_dir {str(self.directory)!r} holds results of a different evaluation "
-                    f"(changed: {', '.join(changed)}); use another cache_dir or delete this one"
-                )
         else:
-            _atomic_write(path, json.dumps(manifest, indent=1, sort_keys=True).encode())
+            write_atomic(path, text.encode())
 
     def _path(self, unit: dict[str, Any]) -> Path:
         key = hashlib.sha256(json.dumps(unit, sort_keys=True).encode()).hexdigest()[:16]
@@ -160,12 +160,5 @@ class ResultCache:
         path = self._path(unit)
         if path.exists():
             return
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save({**result, "unit": json.dumps(unit, sort_keys=True)}, tmp)
-        os.replace(tmp, path)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+        stored = {**result, "unit": json.dumps(unit, sort_keys=True)}
+        write_atomic(path, lambda file: torch.save(stored, file))

@@ -10,16 +10,11 @@ Example:
 
 from hermes.errors import WeightsError
 from hermes.models.augmentation import Augmentation
-from hermes.models.checkpoint import (
-    Checkpoint,
-    load_checkpoint,
-    read_checkpoint,
-    reuse_checkpoint,
-    save_checkpoint,
-)
+from hermes.models.checkpoint import Checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
 from hermes.models.history import EpochRecord, History
 from hermes.models.normalize import IMAGENET_MEAN, IMAGENET_STD, Normalize, normalize
 from hermes.models.resnet import ResNet18, resnet18
+from hermes.models.reuse import reuse_checkpoint
 from hermes.models.scores import positive_class_scores
 from hermes.models.training import fine_tune
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -25,7 +26,7 @@ from hermes.models.augmentation import Augmentation
 
 __all__ = [
     "PROTOCOLS",
-    "check_config",
+    "TrainingConfig",
     "checked_batches",
     "find_head",
     "make_augmentation",
@@ -54,7 +55,7 @@ def checked_batches(loader: Iterable[Any], name: str, device: torch.device) -> I
 def make_loader(
     data: Any,
     name: str,
-    config: dict[str, Any],
+    config: TrainingConfig,
     generator: torch.Generator | None,
     shuffle: bool,
 ) -> Iterable[Any]:
@@ -77,10 +78,10 @@ def make_loader(
         )
     return DataLoader(
         data,
-        batch_size=config["batch_size"],
+        batch_size=config.batch_size,
         shuffle=shuffle,
         generator=generator if shuffle else None,
-        num_workers=config["num_workers"],
+        num_workers=config.num_workers,
     )
 
 
@@ -136,43 +137,87 @@ def resolve_device(model: nn.Module, device: Any) -> torch.device:
     return torch.device("cpu")
 
 
-def check_config(
-    protocol: Any,
-    lp_epochs: Any,
-    ft_epochs: Any,
-    lr_lp: Any,
-    lr_ft: Any,
-    weight_decay: Any,
-    batch_size: Any,
-    seed: Any,
-    patience: Any,
-    lr_factor: Any,
-    lr_patience: Any,
-    num_workers: Any,
-    amp: Any,
-    progress: Any,
-) -> dict[str, Any]:
-    check_choice(protocol, "protocol", PROTOCOLS)
-    lp_min = 1 if protocol in ("lp", "lp-ft") else 0
-    ft_min = 1 if protocol in ("ft", "lp-ft") else 0
-    check_positive_int(lp_epochs, "lp_epochs", minimum=lp_min)
-    check_positive_int(ft_epochs, "ft_epochs", minimum=ft_min)
-    check_number(lr_lp, "lr_lp", low=0, low_inclusive=False)
-    check_number(lr_ft, "lr_ft", low=0, low_inclusive=False)
+@dataclass(frozen=True, kw_only=True)
+class TrainingConfig:
+    """:func:`~hermes.models.fine_tune`'s settings, checked when built (each bad value raises an
+    error naming it) and held as typed attributes.
+
+    Example:
+        >>> config = TrainingConfig(
+        ...     protocol="lp", lp_epochs=3, ft_epochs=0, lr_lp=1e-3, lr_ft=1e-3, weight_decay=0,
+        ...     batch_size=64, seed=0, patience=None, lr_factor=0.5, lr_patience=2,
+        ...     num_workers=0, amp=None, progress=False,
+        ... )
+        >>> config.weight_decay, config.phases
+        (0.0, (('lp', 3, 0.001),))
+        >>> TrainingConfig(**{**vars(config), "protocol": "ft"})
+        Traceback (most recent call last):
+        ...
+        hermes.errors.RangeError: ft_epochs must be an integer >= 1; got 0
+    """
+
+    protocol: str
+    lp_epochs: int
+    ft_epochs: int
+    lr_lp: float
+    lr_ft: float
+    weight_decay: float
+    batch_size: int
+    seed: int | None
+    patience: int | None
+    lr_factor: float
+    lr_patience: int
+    num_workers: int
+    amp: bool | None
+    progress: bool
+
+    def __post_init__(self) -> None:
+        protocol = check_choice(self.protocol, "protocol", PROTOCOLS)
+        lp_min = 1 if protocol in ("lp", "lp-ft") else 0
+        ft_min = 1 if protocol in ("ft", "lp-ft") else 0
+        checked = {
+            "lp_epochs": check_positive_int(self.lp_epochs, "lp_epochs", minimum=lp_min),
+            "ft_epochs": check_positive_int(self.ft_epochs, "ft_epochs", minimum=ft_min),
+            "lr_lp": check_number(self.lr_lp, "lr_lp", low=0, low_inclusive=False),
+            "lr_ft": check_number(self.lr_ft, "lr_ft", low=0, low_inclusive=False),
+            "seed": _check_optional_seed(self.seed),
+            "patience": None
+            if self.patience is None
+            else check_positive_int(self.patience, "patience"),
+            "amp": None if self.amp is None else _check_switch(self.amp, "amp"),
+            "progress": _check_switch(self.progress, "progress"),
+            "weight_decay": check_number(self.weight_decay, "weight_decay", low=0),
+            "batch_size": check_positive_int(self.batch_size, "batch_size"),
+            "lr_factor": check_number(
+                self.lr_factor,
+                "lr_factor",
+                low=0,
+                high=1,
+                low_inclusive=False,
+                high_inclusive=False,
+            ),
+            "lr_patience": check_positive_int(self.lr_patience, "lr_patience", minimum=0),
+            "num_workers": check_positive_int(self.num_workers, "num_workers", minimum=0),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+    @property
+    def phases(self) -> tuple[tuple[str, int, float], ...]:
+        """``(phase, epochs, learning rate)`` of each phase the protocol runs, in order."""
+        phases = (("lp", self.lp_epochs, self.lr_lp), ("ft", self.ft_epochs, self.lr_ft))
+        if self.protocol == "lp-ft":
+            return phases
+        return tuple(p for p in phases if p[0] == self.protocol)
+
+
+def _check_optional_seed(seed: Any) -> int | None:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise TypeError(f"seed must be an int or None; got {seed!r}")
-    if patience is not None:
-        check_positive_int(patience, "patience")
-    for value, name in ((amp, "amp"), (progress, "progress")):
-        if not (isinstance(value, bool) or (name == "amp" and value is None)):
-            raise TypeError(f"{name} must be True or False; got {value!r}")
-    return {
-        "weight_decay": check_number(weight_decay, "weight_decay", low=0),
-        "batch_size": check_positive_int(batch_size, "batch_size"),
-        "patience": patience,
-        "lr_factor": check_number(
-            lr_factor, "lr_factor", low=0, high=1, low_inclusive=False, high_inclusive=False
-        ),
-        "lr_patience": check_positive_int(lr_patience, "lr_patience", minimum=0),
-        "num_workers": check_positive_int(num_workers, "num_workers", minimum=0),
-    }
+    return seed
+
+
+def _check_switch(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False; got {value!r}")
+    return value

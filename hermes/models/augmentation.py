@@ -6,8 +6,9 @@ vertical flips, a rotation of up to 90 degrees, colour jitter (brightness, contr
 changed or switched off (``0``).
 
 kornia draws its random parameters from torch's global RNG. :class:`Augmentation` gives each call
-its own seed from a private generator and runs kornia under a forked, seeded global RNG, so the
-same ``seed`` gives the same augmentations and the caller's RNG state is never touched.
+its own seed, drawn from its ``generator`` attribute (hermes' convention for a module's source of
+randomness), and runs kornia under a forked, seeded global RNG, so the same ``seed`` gives the
+same augmentations and the caller's RNG state is never touched.
 
 Example:
     >>> import torch
@@ -23,14 +24,20 @@ Example:
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, NamedTuple
 
 import kornia.augmentation as K
 import torch
 from torch import nn
 
-from hermes._random import make_generator, seeded_global_rng
-from hermes._validation import check_images, check_number
+from hermes._random import (
+    GeneratorLike,
+    check_generator,
+    draw_seed,
+    make_generator,
+    seeded_global_rng,
+)
+from hermes._validation import check_images, check_number, check_seed, deprecated_generator_seed
 from hermes.errors import RangeError, ShapeError
 
 __all__ = ["Augmentation"]
@@ -55,8 +62,16 @@ class Augmentation(nn.Module):
         hue: hue shift drawn from ``[-hue, hue]`` (in turns, at most 0.5).
         erasing: probability of erasing one rectangle (set to 0).
         erasing_scale: the rectangle's area as a fraction of the image, ``(low, high)``.
-        seed: seed of the private generator that gives each call its seed (an int or a
-            ``torch.Generator``); ``None`` draws one from the operating system.
+        seed: an int: ``generator`` becomes a ``torch.Generator`` seeded with it, so successive
+            calls differ and the sequence repeats for the same seed. ``None`` (and no
+            ``generator``): seeded from the operating system. A ``torch.Generator`` here is
+            deprecated (it still works, with a ``DeprecationWarning``): pass it as ``generator``.
+        generator: the source of every call's seed instead of ``seed``: a ``torch.Generator``
+            (its state advances) or an int (every call augments the same way).
+
+    Attributes:
+        generator: the source of each call's seed (a ``torch.Generator``, an int or ``None``),
+            public so that evaluation and EOT code can seed it (``hermes._random.seeded``).
 
     Shape:
         - Input: :math:`(B, C, H, W)` in ``[0, 1]`` (``C = 3`` when colour jitter is on)
@@ -75,7 +90,8 @@ class Augmentation(nn.Module):
         hue: float = 0.1,
         erasing: float = 0.5,
         erasing_scale: tuple[float, float] = (0.02, 0.2),
-        seed: int | torch.Generator | None = None,
+        seed: int | None = None,
+        generator: GeneratorLike = None,
     ) -> None:
         super().__init__()
         self.hflip = check_number(hflip, "hflip", low=0, high=1)
@@ -87,11 +103,15 @@ class Augmentation(nn.Module):
         self.hue = check_number(hue, "hue", low=0, high=0.5)
         self.erasing = check_number(erasing, "erasing", low=0, high=1)
         self.erasing_scale = _check_scale(erasing_scale)
-        if not (seed is None or isinstance(seed, torch.Generator)) and (
-            isinstance(seed, bool) or not isinstance(seed, int)
-        ):
-            raise TypeError(f"seed must be an int, a torch.Generator or None; got {seed!r}")
-        self._generator = make_generator(seed)
+        legacy = deprecated_generator_seed(seed, "Augmentation", "pass it as generator=")
+        seed = None if legacy is not None else check_seed(seed, optional=True)
+        if generator is not None and (seed is not None or legacy is not None):
+            raise ValueError("pass seed or generator to Augmentation, not both")
+        if legacy is not None:
+            generator = legacy
+        self.generator: GeneratorLike = (
+            make_generator(seed) if generator is None else check_generator(generator)
+        )
 
         stages: list[nn.Module] = []
         if self.hflip > 0:
@@ -108,10 +128,9 @@ class Augmentation(nn.Module):
         self.stages = nn.Sequential(*stages)
 
     def manual_seed(self, seed: int) -> Augmentation:
-        """Restart the random stream from ``seed``; returns ``self``."""
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(f"seed must be an int; got {type(seed).__name__}")
-        self._generator = make_generator(seed)
+        """Restart the random stream from ``seed`` (``generator`` becomes a generator seeded
+        with it); returns ``self``."""
+        self.generator = make_generator(check_seed(seed))
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -123,9 +142,7 @@ class Augmentation(nn.Module):
             )
         if x.shape[0] == 0 or len(self.stages) == 0:
             return x.clone()
-        generator = self._generator
-        call_seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
-        with seeded_global_rng(call_seed, x.device):
+        with seeded_global_rng(draw_seed(make_generator(self.generator)), x.device):
             return self.stages(x)
 
     @property
@@ -143,15 +160,30 @@ class Augmentation(nn.Module):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_generator"] = (str(self._generator.device), self._generator.get_state())
+        if isinstance(self.generator, torch.Generator):  # stored as its device and state
+            state["generator"] = _GeneratorState(
+                str(self.generator.device), self.generator.get_state()
+            )
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        device, rng_state = state.pop("_generator")
-        generator = torch.Generator(device=device)
-        generator.set_state(rng_state)
+        if "_generator" in state:  # pickled before the attribute was public
+            state["generator"] = _GeneratorState(*state.pop("_generator"))
+        if isinstance(state.get("generator"), _GeneratorState):
+            state["generator"] = state["generator"].restore()
         self.__dict__.update(state)
-        self._generator = generator
+
+
+class _GeneratorState(NamedTuple):
+    """A ``torch.Generator`` as plain values, for pickling."""
+
+    device: str
+    state: torch.Tensor
+
+    def restore(self) -> torch.Generator:
+        generator = torch.Generator(device=self.device)
+        generator.set_state(self.state)
+        return generator
 
 
 def _check_scale(scale: Any) -> tuple[float, float]:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 import os
-import tempfile
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,18 +42,13 @@ import torch
 import torchvision
 from torch import nn
 
-import hermes
+from hermes._files import write_atomic
 from hermes.errors import WeightsError
 from hermes.models._files import CHECKPOINT_FORMAT_KEY, CHECKPOINT_VERSION, is_checkpoint, load_file
 from hermes.models.resnet import ResNet18
+from hermes.version import __version__
 
-__all__ = [
-    "Checkpoint",
-    "load_checkpoint",
-    "read_checkpoint",
-    "reuse_checkpoint",
-    "save_checkpoint",
-]
+__all__ = ["Checkpoint", "load_checkpoint", "read_checkpoint", "save_checkpoint"]
 
 _ARCHITECTURES: dict[str, type[nn.Module]] = {ResNet18.builder_name: ResNet18}
 
@@ -139,33 +134,21 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, **metadata: Any) 
     dtypes = {p.dtype for p in model.parameters()}
     meta: dict[str, Any] = {
         "versions": {
-            "hermes": str(hermes.__version__),
+            "hermes": __version__,
             "torch": str(torch.__version__),
             "torchvision": str(torchvision.__version__),
         }
     }
-    meta.update({key: _plain(value, f"metadata[{key!r}]") for key, value in metadata.items()})
+    meta.update({key: to_storable(value, f"metadata[{key!r}]") for key, value in metadata.items()})
     payload = {
         CHECKPOINT_FORMAT_KEY: CHECKPOINT_VERSION,
         "builder": builder,
-        "builder_args": _plain(dict(model.builder_args), "builder_args"),
+        "builder_args": to_storable(dict(model.builder_args), "builder_args"),
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         "dtype": str(dtypes.pop()).removeprefix("torch.") if len(dtypes) == 1 else None,
         "metadata": meta,
     }
-    target = Path(path)
-    handle, temporary = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(payload, file)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's 0600 would hide it from other users
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomic(path, lambda file: torch.save(payload, file))
 
 
 def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> Checkpoint:
@@ -222,96 +205,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> nn.Mo
     return read_checkpoint(path, map_location).build()
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def to_storable(value: Any, where: str) -> Any:
+    """Convert metadata to types ``torch.load(weights_only=True)`` accepts, or raise TypeError.
 
-
-def reuse_checkpoint(
-    path: str | os.PathLike, settings: Mapping[str, Any], map_location: Any = "cpu"
-) -> nn.Module | None:
-    """The model saved at ``path`` if it was trained with ``settings``; ``None`` if no file is there.
-
-    For scripts that train only when no checkpoint exists yet: save with
-    ``save_checkpoint(model, path, settings=settings, ...)`` and look first with this function,
-    and a rerun with other options (data, epochs, seed...) stops with an error naming them instead
-    of silently reusing a model trained differently.
-
-    Args:
-        path: the checkpoint file.
-        settings: what the model's training depends on: str keys, values that
-            :func:`save_checkpoint` can store (numbers, strings, None, lists...).
-        map_location: where to load the tensors.
-
-    Raises:
-        ValueError: the file records other settings (the message names each one that differs),
-            or none.
-
-    Example:
-        >>> import tempfile
-        >>> from hermes.models import resnet18
-        >>> path = tempfile.mkdtemp() + "/model.pt"
-        >>> reuse_checkpoint(path, {"epochs": 3}) is None
-        True
-        >>> _ = save_checkpoint(resnet18(weights=None, seed=0), path, settings={"epochs": 3})
-        >>> reuse_checkpoint(path, {"epochs": 3}).training
-        False
-        >>> reuse_checkpoint(path, {"epochs": 5})
-        Traceback (most recent call last):
-        ...
-        ValueError: checkpoint '...model.pt' was trained with other settings: epochs 3 (now 5); delete it or write elsewhere to train anew
+    ``where`` names the value in the error (``"metadata['history']"``).
     """
-    if not Path(path).exists():
-        return None
-    wanted = _plain(dict(settings), "settings")
-    checkpoint = read_checkpoint(path, map_location)
-    stored = checkpoint.metadata.get("settings")
-    if not isinstance(stored, dict):
-        raise ValueError(
-            f"checkpoint '{path}' records no training settings; delete it or write elsewhere to "
-            "train anew"
-        )
-    changed = [
-        f"{key} {stored.get(key, '(unset)')!r} (now {wanted.get(key, '(unset)')!r})"
-        for key in sorted(set(stored) | set(wanted), key=str)
-        if not _same(stored.get(key, _MISSING), wanted.get(key, _MISSING))
-    ]
-    if changed:
-        raise ValueError(
-            f"checkpoint '{path}' was trained with other settings: {', '.join(changed)}; delete "
-            "it or write elsewhere to train anew"
-        )
-    return checkpoint.build()
-
-
-_MISSING = object()
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equality of stored metadata values: tensors by value, NaN equal to NaN."""
-    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        return (
-            isinstance(a, torch.Tensor)
-            and isinstance(b, torch.Tensor)
-            and a.shape == b.shape
-            and a.dtype == b.dtype
-            and bool(torch.equal(a.nan_to_num(), b.nan_to_num()))
-            and bool(torch.equal(a.isnan(), b.isnan()))
-        )
-    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
-        return True
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
-    if a is _MISSING or b is _MISSING:
-        return a is b
-    return type(a) is type(b) and a == b
-
-
-def _plain(value: Any, where: str) -> Any:
-    """Convert metadata to types ``torch.load(weights_only=True)`` accepts, or raise TypeError."""
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, np.bool_):  # not a numbers.Integral, unlike numpy's ints
@@ -331,12 +229,26 @@ def _plain(value: Any, where: str) -> Any:
         for key, item in value.items():
             if not isinstance(key, (str, int)) or isinstance(key, bool):
                 raise TypeError(f"{where} has a key of type {type(key).__name__}; use str keys")
-            out[key] = _plain(item, f"{where}[{key!r}]")
+            out[key] = to_storable(item, f"{where}[{key!r}]")
         return out
     if isinstance(value, (list, tuple)):
-        items = [_plain(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        items = [to_storable(item, f"{where}[{i}]") for i, item in enumerate(value)]
         return items if isinstance(value, list) else tuple(items)
     raise TypeError(
         f"{where} is a {type(value).__name__}, which a checkpoint cannot store safely; use "
         "None, bool, numbers, str, tensors, dataclasses, or lists/dicts of these"
     )
+
+
+def __getattr__(name: str) -> Any:
+    if name == "reuse_checkpoint":  # moved to hermes.models.reuse (the caching policy)
+        warnings.warn(
+            "hermes.models.checkpoint.reuse_checkpoint moved to hermes.models.reuse; "
+            "import it from hermes.models",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from hermes.models.reuse import reuse_checkpoint
+
+        return reuse_checkpoint
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from hermes._losses import classification_loss
 from hermes._random import seeded_global_rng
 from hermes.models._training_inputs import (
-    check_config,
+    TrainingConfig,
     checked_batches,
     find_head,
     make_augmentation,
@@ -134,44 +134,43 @@ def fine_tune(
             labels that do not fit the output, or validation data with a single class.
         RuntimeError: the validation scores became NaN (training diverged).
     """
-    config = check_config(
-        protocol,
-        lp_epochs,
-        ft_epochs,
-        lr_lp,
-        lr_ft,
-        weight_decay,
-        batch_size,
-        seed,
-        patience,
-        lr_factor,
-        lr_patience,
-        num_workers,
-        amp,
-        progress,
+    config = TrainingConfig(
+        protocol=protocol,
+        lp_epochs=lp_epochs,
+        ft_epochs=ft_epochs,
+        lr_lp=lr_lp,
+        lr_ft=lr_ft,
+        weight_decay=weight_decay,
+        batch_size=batch_size,
+        seed=seed,
+        patience=patience,
+        lr_factor=lr_factor,
+        lr_patience=lr_patience,
+        num_workers=num_workers,
+        amp=amp,
+        progress=progress,
     )
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
-    head_module = find_head(model, head, needed=protocol != "ft")
-    augmentation = make_augmentation(augment, seed)
+    head_module = find_head(model, head, needed=config.protocol != "ft")
+    augmentation = make_augmentation(augment, config.seed)
     device = resolve_device(model, device)
-    use_amp = device.type == "cuda" if amp is None else amp
+    use_amp = device.type == "cuda" if config.amp is None else config.amp
     model.to(device)
     if augmentation is not None:
         augmentation.to(device)
 
+    seed = config.seed
     shuffle_generator = None if seed is None else torch.Generator().manual_seed(seed)
     train_loader = make_loader(train_data, "train_data", config, shuffle_generator, shuffle=True)
     val_loader = make_loader(val_data, "val_data", config, None, shuffle=False)
 
-    phases = [("lp", lp_epochs, lr_lp), ("ft", ft_epochs, lr_ft)]
-    if protocol != "lp-ft":
-        phases = [p for p in phases if p[0] == protocol]
-
-    trainer = _Trainer(model, head_module, augmentation, device, use_amp, config, progress)
+    phases = config.phases
+    trainer = _Trainer(model, head_module, augmentation, device, use_amp, config)
     rng = nullcontext() if seed is None else seeded_global_rng(seed, device)
-    history = History(protocol=protocol)
-    with rng, tqdm(total=sum(p[1] for p in phases), desc="fine-tune", disable=not progress) as bar:
+    history = History(protocol=config.protocol)
+    total = sum(p[1] for p in phases)
+    with rng, tqdm(total=total, desc="fine-tune", disable=not config.progress) as bar:
         try:
             for phase, epochs, lr in phases:
                 trainer.run_phase(phase, epochs, lr, train_loader, val_loader, history, bar)
@@ -191,8 +190,7 @@ class _Trainer:
         augmentation: Augmentation | None,
         device: torch.device,
         amp: bool,
-        config: dict[str, Any],
-        progress: bool,
+        config: TrainingConfig,
     ) -> None:
         self.model = model
         self.head = head
@@ -200,7 +198,7 @@ class _Trainer:
         self.device = device
         self.amp = amp
         self.config = config
-        self.progress = progress
+        self.progress = config.progress
         self.flags = {p: p.requires_grad for p in model.parameters()}
         self.best_auroc = -math.inf
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -218,14 +216,14 @@ class _Trainer:
         bar: tqdm,
     ) -> None:
         params = self._trainable(phase)
-        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=self.config["weight_decay"])
+        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=self.config.weight_decay)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer,
             mode="max",
-            factor=self.config["lr_factor"],
-            patience=self.config["lr_patience"],
+            factor=self.config.lr_factor,
+            patience=self.config.lr_patience,
         )
-        patience = self.config["patience"]
+        patience = self.config.patience
         phase_best, stale = -math.inf, 0
         for epoch in range(1, epochs + 1):
             current_lr = float(optimizer.param_groups[0]["lr"])

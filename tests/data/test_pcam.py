@@ -280,6 +280,29 @@ def test_stratified_subset_is_seeded_and_stratified(pcam_files, raw_test) -> Non
     assert a.rows.tolist() == stratified_indices(raw_y, 15, seed=1).tolist()
 
 
+def test_seed_is_an_int_and_a_generator_goes_to_generator(pcam_files, raw_test) -> None:
+    root = pcam_files["test"].x.parent
+    _, raw_y = raw_test
+    expected = stratified_indices(raw_y, 15, seed=1)
+    stream = torch.Generator().manual_seed(1)
+    assert stratified_indices(raw_y, 15, generator=stream).tolist() == expected.tolist()
+    assert stratified_indices(raw_y, 15, generator=stream).tolist() != expected.tolist()  # advanced
+    assert stratified_indices(raw_y, 15, generator=1).tolist() == expected.tolist()
+    with pytest.warns(DeprecationWarning, match=r"stratified_indices\(seed=<torch.Generator>\)"):
+        legacy = stratified_indices(raw_y, 15, seed=torch.Generator().manual_seed(1))
+    assert legacy.tolist() == expected.tolist()
+    with pytest.warns(DeprecationWarning, match=r"PCam\(seed=<torch.Generator>\)"):
+        dataset = PCam(root, "test", limit=15, stratify=True, seed=torch.Generator().manual_seed(1))
+    assert dataset.rows.tolist() == expected.tolist()
+    for bad, error in (("1", TypeError), (-1, RangeError), (1.0, TypeError)):
+        with pytest.raises(error, match="seed"):
+            stratified_indices(raw_y, 15, seed=bad)
+        with pytest.raises(error, match="seed"):
+            PCam(root, "test", seed=bad)
+    with pytest.raises(TypeError, match="generator"):
+        stratified_indices(raw_y, 15, generator="1")
+
+
 def test_stratified_indices_quota_and_uniformity() -> None:
     labels = np.array([0] * 70 + [1] * 20 + [2] * 10)
     picks = stratified_indices(labels, 11, seed=0)

@@ -253,3 +253,14 @@ def test_bad_writer_arguments(kwargs, error, pattern, tmp_path) -> None:
     assert not list(tmp_path.iterdir())  # nothing written
     with pytest.raises(TypeError, match="root must be a path"):
         make_synthetic_pcam(None)
+
+
+def test_renderer_and_writer_live_apart_and_the_old_imports_work() -> None:
+    import hermes.data.synthetic
+    import hermes.data.tissue
+
+    for name in ("SyntheticPatches", "generate_synthetic_patches", "synthetic_pcam_arrays"):
+        assert getattr(hermes.data.synthetic, name) is getattr(hermes.data.tissue, name)
+        assert name in hermes.data.synthetic.__all__
+    assert not hasattr(hermes.data.tissue, "make_synthetic_pcam")
+    assert hermes.data.synthetic.make_synthetic_pcam is make_synthetic_pcam

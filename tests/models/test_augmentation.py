@@ -3,7 +3,9 @@ import pickle
 
 import pytest
 import torch
+from torch import nn
 
+from hermes._random import has_generators, seeded
 from hermes.errors import RangeError, ShapeError
 from hermes.models import Augmentation
 
@@ -159,6 +161,9 @@ def test_empty_batch():
         ({"erasing_scale": (0.3, 0.1)}, RangeError, "erasing_scale"),
         ({"erasing_scale": 0.1}, TypeError, "erasing_scale"),
         ({"seed": 1.5}, TypeError, "seed"),
+        ({"seed": -1}, RangeError, "seed"),
+        ({"generator": 1.5}, TypeError, "generator"),
+        ({"seed": 1, "generator": 2}, ValueError, "not both"),
     ],
 )
 def test_bad_arguments_name_themselves(kwargs, error, pattern):
@@ -174,3 +179,50 @@ def test_bad_images_are_rejected():
         augment(torch.rand(1, 1, 8, 8))
     with pytest.raises(ShapeError):
         augment(torch.rand(3, 8, 8))
+
+
+def test_randomness_lives_in_the_public_generator_attribute():
+    x = images()
+    stream = torch.Generator().manual_seed(3)
+    shared = Augmentation(generator=stream)
+    assert shared.generator is stream
+    assert torch.equal(shared(x), Augmentation(seed=3)(x))  # the same stream as seed=3
+    fixed = Augmentation(generator=5)  # an int: every call restarts from it
+    assert torch.equal(fixed(x), fixed(x))
+    assert not torch.equal(fixed(x), Augmentation(generator=6)(x))
+    seeded = Augmentation(seed=3)
+    assert isinstance(seeded.generator, torch.Generator) and seeded.generator.initial_seed() == 3
+    assert has_generators(nn.Sequential(seeded))
+
+
+def test_evaluation_style_seeding_reaches_the_augmentation():
+    x = images()
+    augment = Augmentation(seed=0)
+    original = augment.generator
+    with seeded(nn.Sequential(augment), 11):
+        first = augment(x)
+        assert torch.equal(augment(x), first)  # an int generator: the same draw every call
+    assert augment.generator is original
+    assert torch.equal(augment(x), Augmentation(seed=0)(x))  # its own stream, untouched
+    with seeded(nn.Sequential(augment), 11):
+        assert torch.equal(augment(x), first)  # the same seed again: the same augmentation
+
+
+def test_a_generator_as_seed_is_deprecated_but_still_works():
+    x = images()
+    with pytest.warns(DeprecationWarning, match=r"Augmentation\(seed=<torch.Generator>\)"):
+        legacy = Augmentation(seed=torch.Generator().manual_seed(3))
+    assert torch.equal(legacy(x), Augmentation(seed=3)(x))
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="not both"):
+        Augmentation(seed=torch.Generator(), generator=1)
+
+
+def test_pickles_from_before_the_attribute_was_public_still_load():
+    x = images()
+    augment = Augmentation(seed=2)
+    state = augment.__getstate__()
+    saved = state.pop("generator")
+    state["_generator"] = (saved.device, saved.state)  # the old layout
+    old = Augmentation.__new__(Augmentation)
+    old.__setstate__(state)
+    assert torch.equal(old(x), augment(x))

@@ -203,3 +203,15 @@ def test_reuse_compares_tensor_and_nan_settings_by_value(tmp_path, trained):
     assert reuse_checkpoint(tmp_path / "m.pt", settings) is not None
     with pytest.raises(ValueError, match="other settings: mean"):
         reuse_checkpoint(tmp_path / "m.pt", {**settings, "mean": torch.tensor([0.5, 1.0])})
+
+
+def test_reuse_checkpoint_moved_to_its_own_module_with_a_deprecated_alias():
+    import hermes.models.checkpoint
+    import hermes.models.reuse
+
+    assert reuse_checkpoint is hermes.models.reuse.reuse_checkpoint
+    with pytest.warns(DeprecationWarning, match="moved to hermes.models.reuse"):
+        alias = hermes.models.checkpoint.reuse_checkpoint
+    assert alias is reuse_checkpoint
+    with pytest.raises(AttributeError, match="no attribute 'reuse'"):
+        hermes.models.checkpoint.reuse  # noqa: B018
