@@ -15,15 +15,21 @@ The convention:
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 from torch import nn
 
+from hermes._validation import check_positive_int
+
 __all__ = [
     "GeneratorLike",
     "check_generator",
+    "check_seed",
+    "deprecated_generator_seed",
     "derive_seed",
     "draw_seed",
     "has_generators",
@@ -160,3 +166,37 @@ def seeded_global_rng(seed: int, device: torch.device | str = "cpu") -> Iterator
         with module.device(index):
             module.manual_seed(seed)
         yield
+
+
+def check_seed(value: Any, name: str = "seed", *, optional: bool = False) -> int | None:
+    """Check a seed: a non-negative int (``None`` too when ``optional``).
+
+    ``seed=`` is never a generator in hermes (see ``hermes._random``); a random operation takes
+    its generator as ``generator=``.
+
+    Example:
+        >>> check_seed(-1)
+        Traceback (most recent call last):
+        ...
+        hermes.errors.RangeError: seed must be an integer >= 0; got -1
+    """
+    if optional and value is None:
+        return None
+    return check_positive_int(value, name, minimum=0)
+
+
+def deprecated_generator_seed(seed: Any, where: str, instead: str) -> torch.Generator | None:
+    """The ``torch.Generator`` passed as ``seed=`` (deprecated), with a DeprecationWarning; else None.
+
+    Before ``seed=`` meant an int only, ``stratified_indices``, ``PCam`` and ``Augmentation``
+    also took a generator there; they still do, for now, and warn with ``instead`` (what to
+    write now). The warning points at the caller of ``where`` (two frames up from here).
+    """
+    if not isinstance(seed, torch.Generator):
+        return None
+    warnings.warn(
+        f"{where}(seed=<torch.Generator>) is deprecated: seed= is an int; {instead}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return seed

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -35,8 +34,6 @@ __all__ = [
     "check_odd_int",
     "check_positive_int",
     "check_same_batch",
-    "check_seed",
-    "deprecated_generator_seed",
 ]
 
 _IMAGE_SPEC = "a 4-D float tensor (B, C, H, W) in [0, 1]"
@@ -208,40 +205,6 @@ def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
     if value < minimum:
         raise RangeError(f"{name} must be an integer >= {minimum}; got {value}")
     return int(value)
-
-
-def check_seed(value: Any, name: str = "seed", *, optional: bool = False) -> int | None:
-    """Check a seed: a non-negative int (``None`` too when ``optional``).
-
-    ``seed=`` is never a generator in hermes (see ``hermes._random``); a random operation takes
-    its generator as ``generator=``.
-
-    Example:
-        >>> check_seed(-1)
-        Traceback (most recent call last):
-        ...
-        hermes.errors.RangeError: seed must be an integer >= 0; got -1
-    """
-    if optional and value is None:
-        return None
-    return check_positive_int(value, name, minimum=0)
-
-
-def deprecated_generator_seed(seed: Any, where: str, instead: str) -> torch.Generator | None:
-    """The ``torch.Generator`` passed as ``seed=`` (deprecated), with a DeprecationWarning; else None.
-
-    Before ``seed=`` meant an int only, ``stratified_indices``, ``PCam`` and ``Augmentation``
-    also took a generator there; they still do, for now, and warn with ``instead`` (what to
-    write now). The warning points at the caller of ``where`` (two frames up from here).
-    """
-    if not isinstance(seed, torch.Generator):
-        return None
-    warnings.warn(
-        f"{where}(seed=<torch.Generator>) is deprecated: seed= is an int; {instead}",
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    return seed
 
 
 def check_odd_int(value: Any, name: str) -> int:

@@ -8,10 +8,10 @@ from torch import nn
 
 from hermes._validation import check_choice, check_number
 
-__all__ = ["check_eps", "check_model", "check_norm", "normalize_norm"]
+__all__ = ["check_eps", "check_model", "normalize_norm"]
 
 
-def normalize_norm(norm: str | float | int) -> str:
+def normalize_norm(norm: str | float | int, name: str = "norm") -> str:
     """Return the canonical name of a threat-model norm: ``"inf"`` or ``"2"``.
 
     Example:
@@ -25,7 +25,7 @@ def normalize_norm(norm: str | float | int) -> str:
     except TypeError:  # unhashable
         known = False
     if not known:
-        check_choice(norm, "norm", ("inf", 2))
+        check_choice(norm, name, ("inf", 2))
     return aliases[key]
 
 
@@ -34,11 +34,6 @@ def check_model(model: object) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     return model
-
-
-def check_norm(norm: object, name: str = "norm") -> str:
-    """:func:`normalize_norm` in the ``check(value, name)`` form of a setting."""
-    return normalize_norm(norm)
 
 
 def check_eps(eps: object, name: str = "eps") -> float:

@@ -32,8 +32,8 @@ from hermes._validation import (
     check_positive_int,
 )
 from hermes.attacks._apgd_steps import ascend
-from hermes.attacks._checks import check_eps, check_model, check_norm
-from hermes.attacks._loss import LossFunction, eot_loss_and_gradient, loss_and_gradient
+from hermes.attacks._checks import check_eps, check_model, normalize_norm
+from hermes.attacks._gradients import LossFunction, eot_loss_and_gradient, loss_and_gradient
 from hermes.attacks._projection import random_start
 from hermes.attacks.base import Attack
 
@@ -109,7 +109,7 @@ def _check_loss(value: object, name: str) -> str:
 
 APGD_SETTINGS = (
     Setting("steps", check_positive_int),
-    Setting("norm", check_norm, "{}"),
+    Setting("norm", normalize_norm, "{}"),
     Setting("loss", _check_loss, "{}"),
     Setting("restarts", check_positive_int),
     Setting("rho", _check_fraction, "{:g}"),

@@ -30,14 +30,12 @@ from hermes._validation import (
     check_number,
     check_positive_int,
 )
-from hermes.attacks._checks import check_eps, check_model, check_norm, normalize_norm
-from hermes.attacks._loss import eot_loss_and_gradient, loss_and_gradient
+from hermes.attacks._checks import check_eps, check_model, normalize_norm
+from hermes.attacks._gradients import eot_loss_and_gradient, loss_and_gradient
 from hermes.attacks._projection import ascent_step, project, random_start
 from hermes.attacks.apgd import apgd
 
 __all__ = [
-    "FGSM_SETTINGS",
-    "PGD_SETTINGS",
     "apgd",
     "default_alpha",
     "fgsm",
@@ -71,7 +69,7 @@ FGSM_SETTINGS = (
 PGD_SETTINGS = (
     Setting("alpha", _check_alpha, "{:g}"),
     Setting("steps", check_positive_int),
-    Setting("norm", check_norm, "{}"),
+    Setting("norm", normalize_norm, "{}"),
     Setting("random_start", check_bool),
     Setting("restarts", check_positive_int),
     *FGSM_SETTINGS,

@@ -10,7 +10,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from hermes.data._files import DOWNLOAD_HINT
+from hermes.data._pcam_files import DOWNLOAD_HINT
 from hermes.errors import DataFileError
 
 __all__ = ["IMAGE_SHAPE", "check_images_dataset", "get_dataset", "open_h5", "read_labels"]

@@ -12,16 +12,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from hermes._random import GeneratorLike
-from hermes._validation import (
-    check_bool,
-    check_positive_int,
-    check_seed,
-    deprecated_generator_seed,
-)
+from hermes._random import GeneratorLike, check_seed, deprecated_generator_seed
+from hermes._validation import check_bool, check_positive_int
 from hermes.data._checks import check_images_dataset, get_dataset, open_h5, read_labels
-from hermes.data._files import DOWNLOAD_HINT, check_split, find_split_files, resolve_path
 from hermes.data._inflate import inflatable_rows_per_chunk, read_inflated
+from hermes.data._pcam_files import DOWNLOAD_HINT, check_split, find_split_files, resolve_path
 from hermes.data.subset import stratified_indices
 from hermes.errors import DataFileError, RangeError
 

@@ -7,8 +7,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from hermes._random import GeneratorLike, check_generator, make_generator
-from hermes._validation import check_positive_int, check_seed, deprecated_generator_seed
+from hermes._random import (
+    GeneratorLike,
+    check_generator,
+    check_seed,
+    deprecated_generator_seed,
+    make_generator,
+)
+from hermes._validation import check_positive_int
 from hermes.errors import RangeError
 
 __all__ = ["stratified_indices"]

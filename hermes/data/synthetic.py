@@ -17,14 +17,9 @@ import h5py
 import numpy as np
 
 from hermes._files import atomic_path, check_unchanged, write_atomic
-from hermes._validation import (
-    check_bool,
-    check_choice,
-    check_number,
-    check_positive_int,
-    check_seed,
-)
-from hermes.data._files import file_name
+from hermes._random import check_seed
+from hermes._validation import check_bool, check_choice, check_number, check_positive_int
+from hermes.data._pcam_files import file_name
 from hermes.data.tissue import (  # re-exported: importable from here as before the split
     SIZE,
     SyntheticPatches,

@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from hermes._validation import check_number, check_positive_int, check_seed
-from hermes.data._files import SPLITS, check_split
+from hermes._random import check_seed
+from hermes._validation import check_number, check_positive_int
+from hermes.data._pcam_files import SPLITS, check_split
 from hermes.data._render import blur, draw_blobs, fibre_field, smooth_noise
 
 __all__ = ["SyntheticPatches", "generate_synthetic_patches", "synthetic_pcam_arrays"]

@@ -2,7 +2,7 @@
 
 from hermes.evaluation.adaptive import AdaptiveSettings
 from hermes.evaluation.diagnostics import Diagnostic
-from hermes.evaluation.grid_values import MetricGrid
+from hermes.evaluation.metric_grid import MetricGrid
 from hermes.evaluation.report import RobustnessReport
 from hermes.evaluation.robustness import BASELINE, evaluate_robustness
 

@@ -10,7 +10,7 @@ import torch
 from hermes.evaluation import metrics
 from hermes.evaluation._units import ADAPTIVE, GRAY_BOX, Unit, unit_threats
 from hermes.evaluation.diagnostics import find_diagnostics
-from hermes.evaluation.grid_values import MetricGrid
+from hermes.evaluation.metric_grid import MetricGrid
 from hermes.evaluation.report import RobustnessReport
 
 __all__ = ["ADAPTIVE_SUFFIX", "assemble_report"]
@@ -122,11 +122,11 @@ def _timing(
 ) -> dict[str, Any]:
     """Seconds per image: each defense's scoring pass, each attack column's crafting per eps."""
     defense_seconds = dict.fromkeys(defenses, 0.0)
-    defense_passes = dict.fromkeys(defenses, 0)
+    defense_images = dict.fromkeys(defenses, 0)
     for result in results.values():
-        for d, (seconds, passes) in result["defense_seconds"].items():
+        for d, (seconds, images) in result["defense_seconds"].items():
             defense_seconds[d] += seconds
-            defense_passes[d] += passes
+            defense_images[d] += images
     attack: dict[str, dict[str, float]] = {c: {} for c, _, _ in columns}
     for unit, result in results.items():
         if unit.threat == "clean":
@@ -139,7 +139,7 @@ def _timing(
             attack[column][str(unit.eps)] = float(np.mean(per_defense)) / n
     return {
         "defense": {
-            d: defense_seconds[d] / (n * defense_passes[d]) if defense_passes[d] else 0.0
+            d: defense_seconds[d] / defense_images[d] if defense_images[d] else 0.0
             for d in defenses
         },
         "attack": attack,

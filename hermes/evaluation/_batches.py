@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from hermes._validation import check_images, check_labels, check_same_batch
+from hermes._data_args import as_tensor_pair, check_batch
 from hermes.errors import RangeError
 from hermes.evaluation._cache import fingerprint_tensors
 
@@ -25,17 +25,10 @@ class BatchSource:
 
     def __init__(self, data: Any, batch_size: int) -> None:
         self.batch_size = batch_size
-        if (
-            isinstance(data, (tuple, list))
-            and len(data) == 2
-            and all(isinstance(t, torch.Tensor) for t in data)
-        ):
-            images, labels = data
-            check_images(images, "data images")
-            labels = check_labels(labels, images.shape[0], "data labels")
-            check_same_batch(images, labels, ("data images", "data labels"))
-            _check_binary(labels)
-            self._pair: tuple[torch.Tensor, torch.Tensor] | None = (images, labels)
+        pair = as_tensor_pair(data, "data")
+        if pair is not None:
+            _check_binary(pair[1])
+            self._pair: tuple[torch.Tensor, torch.Tensor] | None = pair
             self._loader = None
         elif isinstance(data, DataLoader):
             self._pair, self._loader = None, data
@@ -63,11 +56,7 @@ class BatchSource:
                 )
             return
         for batch in self._loader:
-            if not (isinstance(batch, (tuple, list)) and len(batch) >= 2):
-                raise TypeError("data must yield (images, labels) pairs")
-            images, labels = batch[0], batch[1]
-            check_images(images, "data images")
-            labels = check_labels(torch.as_tensor(labels), images.shape[0], "data labels")
+            images, labels = check_batch(batch, "data")
             _check_binary(labels)
             yield images, labels
 

@@ -117,7 +117,7 @@ def run_unit(
     wins: dict[str, Counter] = {d: Counter() for d in cells}
     attack_seconds = {GRAY_BOX: 0.0, ADAPTIVE: dict.fromkeys(cells, 0.0)}
     defense_seconds = dict.fromkeys(defenses, 0.0)
-    defense_passes = dict.fromkeys(defenses, 0)
+    defense_images = dict.fromkeys(defenses, 0)  # images pushed through each defense
     labels = []
     for index, (x, y) in enumerate(source):
         x, y = x.to(device), y.to(device)
@@ -143,7 +143,7 @@ def run_unit(
                     )
                     _synchronize(device)
                     defense_seconds[name] += time.perf_counter() - start
-                    defense_passes[name] += 1
+                    defense_images[name] += x.shape[0]
                     scores.setdefault(key, {}).setdefault(name, []).append(s)
         for name, cell in cells.items():
             defense = defenses[name]
@@ -178,7 +178,7 @@ def run_unit(
             )
             _synchronize(device)
             defense_seconds[name] += time.perf_counter() - start
-            defense_passes[name] += len(images)
+            defense_images[name] += x.shape[0] * len(images)
             scores.setdefault(ADAPTIVE, {}).setdefault(name, []).append(chosen)
             for candidate_name, s in per_candidate.items():
                 candidates[name].setdefault(candidate_name, []).append(s)
@@ -195,5 +195,5 @@ def run_unit(
         },
         "wins": {d: {c: int(wins[d][c]) for c in candidates[d]} for d in cells},
         "attack_seconds": attack_seconds,
-        "defense_seconds": {d: [defense_seconds[d], defense_passes[d]] for d in defenses},
+        "defense_seconds": {d: [defense_seconds[d], defense_images[d]] for d in defenses},
     }

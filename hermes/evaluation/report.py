@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from hermes.evaluation.diagnostics import Diagnostic
-from hermes.evaluation.grid_values import MetricGrid, eps_key
+from hermes.evaluation.metric_grid import MetricGrid, eps_key
 
 __all__ = ["RobustnessReport"]
 

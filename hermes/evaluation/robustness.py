@@ -22,7 +22,7 @@ from hermes.evaluation._cache import (
 )
 from hermes.evaluation._units import BASELINE, Unit, plan_units, run_unit
 from hermes.evaluation.adaptive import AdaptiveSettings, candidate_modes
-from hermes.evaluation.grid_values import eps_key
+from hermes.evaluation.metric_grid import eps_key
 from hermes.evaluation.report import RobustnessReport
 from hermes.version import __version__
 

@@ -15,10 +15,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from hermes._data_args import as_tensor_pair, check_batch
 from hermes._validation import (
     check_choice,
-    check_images,
-    check_labels,
     check_number,
     check_positive_int,
 )
@@ -40,16 +39,8 @@ PROTOCOLS: tuple[str, ...] = ("lp-ft", "ft", "lp")
 def checked_batches(loader: Iterable[Any], name: str, device: torch.device) -> Iterator[Any]:
     """Yield ``(images, labels)`` on ``device``, checked."""
     for batch in loader:
-        if not isinstance(batch, (tuple, list)) or len(batch) < 2:
-            raise TypeError(
-                f"{name} must yield (images, labels) batches; got {type(batch).__name__}"
-            )
-        x, y = batch[0], batch[1]
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{name} images must be tensors; got {type(x).__name__}")
-        x = check_images(x.to(device, non_blocking=True), f"{name} images")
-        y = check_labels(torch.as_tensor(y), x.shape[0], f"{name} labels")
-        yield x, y.to(device, non_blocking=True)
+        x, y = check_batch(batch, name)
+        yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
 
 def make_loader(
@@ -61,16 +52,9 @@ def make_loader(
 ) -> Iterable[Any]:
     if isinstance(data, DataLoader):
         return data
-    if isinstance(data, (tuple, list)) and len(data) == 2:
-        images, labels = data
-        if not isinstance(images, torch.Tensor) or not isinstance(labels, torch.Tensor):
-            raise TypeError(
-                f"{name} as a pair must be (images tensor, labels tensor); got "
-                f"({type(images).__name__}, {type(labels).__name__})"
-            )
-        check_images(images, f"{name} images")
-        labels = check_labels(labels, images.shape[0], f"{name} labels")
-        data = TensorDataset(images, labels)
+    pair = as_tensor_pair(data, name)
+    if pair is not None:
+        data = TensorDataset(*pair)
     if not isinstance(data, Dataset):
         raise TypeError(
             f"{name} must be a torch Dataset, a DataLoader or a pair (images, labels) of tensors; "

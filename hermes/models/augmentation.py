@@ -33,11 +33,13 @@ from torch import nn
 from hermes._random import (
     GeneratorLike,
     check_generator,
+    check_seed,
+    deprecated_generator_seed,
     draw_seed,
     make_generator,
     seeded_global_rng,
 )
-from hermes._validation import check_images, check_number, check_seed, deprecated_generator_seed
+from hermes._validation import check_images, check_number
 from hermes.errors import RangeError, ShapeError
 
 __all__ = ["Augmentation"]

@@ -44,7 +44,12 @@ from torch import nn
 
 from hermes._files import write_atomic
 from hermes.errors import WeightsError
-from hermes.models._files import CHECKPOINT_FORMAT_KEY, CHECKPOINT_VERSION, is_checkpoint, load_file
+from hermes.models._weight_files import (
+    CHECKPOINT_FORMAT_KEY,
+    CHECKPOINT_VERSION,
+    is_checkpoint,
+    load_file,
+)
 from hermes.models.resnet import ResNet18
 from hermes.version import __version__
 

@@ -28,7 +28,7 @@ from torchvision.models.resnet import BasicBlock
 
 from hermes._validation import check_positive_int
 from hermes.errors import WeightsError
-from hermes.models._files import CHECKPOINT_FORMAT_KEY, is_checkpoint, load_file
+from hermes.models._weight_files import CHECKPOINT_FORMAT_KEY, is_checkpoint, load_file
 from hermes.models.normalize import IMAGENET_MEAN, IMAGENET_STD, Normalize
 
 __all__ = ["ResNet18", "resnet18"]

@@ -261,7 +261,7 @@ def test_each_sample_runs_on_its_own() -> None:
     start = (x + 0.05 * (2 * torch.rand(x.shape, generator=g, dtype=torch.float64) - 1)).clamp(0, 1)
 
     def run(i):
-        from hermes.attacks._loss import loss_and_gradient
+        from hermes.attacks._gradients import loss_and_gradient
 
         def loss(logits, labels):
             return classification_loss(logits, labels)

@@ -8,7 +8,7 @@ from torch import nn
 
 from hermes._random import make_generator, rand_like
 from hermes.attacks import BPDA, FGSM, PGD
-from hermes.attacks._loss import eot_loss_and_gradient, loss_and_gradient
+from hermes.attacks._gradients import eot_loss_and_gradient, loss_and_gradient
 from tests.attacks.conftest import make_tiny_cnn
 
 

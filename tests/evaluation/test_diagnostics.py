@@ -13,7 +13,7 @@ from hermes.attacks import PGD
 from hermes.defenses import GaussianSmoothing
 from hermes.evaluation import AdaptiveSettings, Diagnostic, RobustnessReport, evaluate_robustness
 from hermes.evaluation.diagnostics import find_diagnostics
-from hermes.evaluation.grid_values import MetricGrid
+from hermes.evaluation.metric_grid import MetricGrid
 from tests.evaluation.conftest import binary_data, train_small_cnn
 
 GRAY = {"attack": "PGD", "threat_model": "gray-box", "gradient_free": False}
