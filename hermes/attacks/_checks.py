@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
+import torch
 from torch import nn
 
-from hermes._validation import check_choice, check_number
+from hermes._settings import Setting, check_settings
+from hermes._validation import (
+    check_bool,
+    check_choice,
+    check_images,
+    check_labels,
+    check_number,
+)
 
-__all__ = ["check_eps", "check_model", "normalize_norm"]
+__all__ = ["call_checked", "check_eps", "check_inputs", "check_model", "normalize_norm"]
 
 
 def normalize_norm(norm: str | float | int, name: str = "norm") -> str:
@@ -39,3 +49,31 @@ def check_model(model: object) -> nn.Module:
 def check_eps(eps: object, name: str = "eps") -> float:
     """A budget in pixel units: a finite number ``>= 0``."""
     return check_number(eps, name, low=0.0, high=math.inf, high_inclusive=False)
+
+
+def check_inputs(x: object, y: object) -> torch.Tensor:
+    """Check an attack's images ``x`` and labels ``y``; return the labels on ``x``'s device."""
+    check_images(x, "x")
+    return check_labels(y, x.shape[0], "y").to(x.device)
+
+
+def call_checked(
+    operation: Callable[..., torch.Tensor],
+    settings: Iterable[Setting],
+    model: object,
+    x: object,
+    y: object,
+    eps: object,
+    targeted: object,
+    values: Mapping[str, Any],
+) -> torch.Tensor:
+    """What a functional attack does: check everything, then run the unchecked ``operation``.
+
+    ``values`` holds the attack's declared ``settings`` (the same declarations its module
+    checks when they are set), so the function and the module share one set of rules.
+    """
+    check_model(model)
+    y = check_inputs(x, y)
+    eps = check_eps(eps)
+    targeted = check_bool(targeted, "targeted")
+    return operation(model, x, y, eps, targeted=targeted, **check_settings(settings, values))

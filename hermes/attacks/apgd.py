@@ -21,18 +21,15 @@ from hermes._random import (
     make_generator,
     seeded,
 )
-from hermes._settings import Setting, check_settings
+from hermes._settings import Setting
 from hermes._validation import (
-    check_bool,
     check_choice,
-    check_images,
-    check_labels,
     check_model_output,
     check_number,
     check_positive_int,
 )
 from hermes.attacks._apgd_steps import ascend
-from hermes.attacks._checks import check_eps, check_model, normalize_norm
+from hermes.attacks._checks import call_checked, normalize_norm
 from hermes.attacks._gradients import LossFunction, eot_loss_and_gradient, loss_and_gradient
 from hermes.attacks._projection import random_start
 from hermes.attacks.base import Attack
@@ -195,9 +192,6 @@ def apgd(
         ...     print(f"{float(model(x).diff()):.2f} -> {float(model(x_adv).diff()):.2f}")
         -1.25 -> -0.80
     """
-    check_model(model)
-    check_images(x, "x")
-    y = check_labels(y, x.shape[0], "y").to(x.device)
     values = {
         "steps": steps,
         "norm": norm,
@@ -208,10 +202,7 @@ def apgd(
         "generator": generator,
         "eot_samples": eot_samples,
     }
-    settings = check_settings(APGD_SETTINGS, values)
-    return run_apgd(
-        model, x, y, check_eps(eps), targeted=check_bool(targeted, "targeted"), **settings
-    )
+    return call_checked(run_apgd, APGD_SETTINGS, model, x, y, eps, targeted, values)
 
 
 def run_apgd(

@@ -21,8 +21,8 @@ from torch import nn
 
 from hermes._registry import Registry
 from hermes._settings import Setting, settings_repr
-from hermes._validation import check_bool, check_images, check_labels
-from hermes.attacks._checks import check_eps, check_model
+from hermes._validation import check_bool
+from hermes.attacks._checks import check_eps, check_inputs, check_model
 
 __all__ = ["Attack", "get_attack", "list_attacks"]
 
@@ -102,8 +102,7 @@ class Attack(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Return adversarial images ``(B, C, H, W)`` in ``[0, 1]`` for images ``x``, labels ``y``."""
-        check_images(x, "x")
-        y = check_labels(y, x.shape[0], "y").to(x.device)
+        y = check_inputs(x, y)
         values = {s.name: getattr(self, s.name) for s in self.settings}
         return type(self).operation(self.model, x, y, self.eps, targeted=self.targeted, **values)
 

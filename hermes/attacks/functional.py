@@ -22,15 +22,13 @@ from hermes._random import (
     make_generator,
     seeded,
 )
-from hermes._settings import Setting, check_settings
+from hermes._settings import Setting
 from hermes._validation import (
     check_bool,
-    check_images,
-    check_labels,
     check_number,
     check_positive_int,
 )
-from hermes.attacks._checks import check_eps, check_model, normalize_norm
+from hermes.attacks._checks import call_checked, normalize_norm
 from hermes.attacks._gradients import eot_loss_and_gradient, loss_and_gradient
 from hermes.attacks._projection import ascent_step, project, random_start
 from hermes.attacks.apgd import apgd
@@ -115,13 +113,8 @@ def fgsm(
         >>> bool((x_adv - x).abs().max() <= 0.1 + 1e-6)
         True
     """
-    check_model(model)
-    check_images(x, "x")
-    y = check_labels(y, x.shape[0], "y").to(x.device)
-    settings = check_settings(FGSM_SETTINGS, {"generator": generator, "eot_samples": eot_samples})
-    return run_fgsm(
-        model, x, y, check_eps(eps), targeted=check_bool(targeted, "targeted"), **settings
-    )
+    values = {"generator": generator, "eot_samples": eot_samples}
+    return call_checked(run_fgsm, FGSM_SETTINGS, model, x, y, eps, targeted, values)
 
 
 def run_fgsm(
@@ -207,9 +200,6 @@ def pgd(
         >>> bool(((x_adv - x).flatten(1).norm(dim=1) <= 0.5 + 1e-6).all())
         True
     """
-    check_model(model)
-    check_images(x, "x")
-    y = check_labels(y, x.shape[0], "y").to(x.device)
     values = {
         "alpha": alpha,
         "steps": steps,
@@ -219,10 +209,7 @@ def pgd(
         "generator": generator,
         "eot_samples": eot_samples,
     }
-    settings = check_settings(PGD_SETTINGS, values)
-    return run_pgd(
-        model, x, y, check_eps(eps), targeted=check_bool(targeted, "targeted"), **settings
-    )
+    return call_checked(run_pgd, PGD_SETTINGS, model, x, y, eps, targeted, values)
 
 
 def run_pgd(
