@@ -6,5 +6,6 @@ from hermes.attacks.base import Attack, get_attack, list_attacks
 from hermes.attacks.bpda import BPDA
 from hermes.attacks.fgsm import FGSM
 from hermes.attacks.pgd import PGD
+from hermes.attacks.square import Square
 
-__all__ = ["APGD", "BPDA", "FGSM", "PGD", "Attack", "get_attack", "list_attacks"]
+__all__ = ["APGD", "BPDA", "FGSM", "PGD", "Attack", "Square", "get_attack", "list_attacks"]

@@ -32,6 +32,7 @@ from hermes.attacks._checks import call_checked, normalize_norm
 from hermes.attacks._gradients import eot_loss_and_gradient, loss_and_gradient
 from hermes.attacks._projection import ascent_step, project, random_start
 from hermes.attacks.apgd import apgd
+from hermes.attacks.square import square
 
 __all__ = [
     "apgd",
@@ -39,6 +40,7 @@ __all__ = [
     "fgsm",
     "normalize_norm",
     "pgd",
+    "square",
 ]
 
 

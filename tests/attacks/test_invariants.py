@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hermes.attacks import APGD, FGSM, PGD, list_attacks
+from hermes.attacks import APGD, FGSM, PGD, Square, list_attacks
 from tests.attacks.conftest import make_tiny_cnn
 
 ATTACKS = {
@@ -25,6 +25,13 @@ ATTACKS = {
     "apgd-restarts": partial(APGD, steps=2, restarts=2, generator=0),
     "apgd-targeted": partial(APGD, steps=3, targeted=True, generator=0),
     "apgd-eot": partial(APGD, steps=2, eot_samples=2, generator=0),
+    "square-linf": partial(Square, queries=8, generator=0),
+    "square-l2": partial(Square, queries=8, norm=2, generator=0),
+    "square-ce": partial(Square, queries=8, loss="ce", generator=0),
+    "square-targeted": partial(Square, queries=8, targeted=True, generator=0),
+    "square-early-stop": partial(Square, queries=8, early_stop=True, generator=0),
+    "square-eot": partial(Square, queries=8, eot_samples=2, generator=0),
+    "square-restarts": partial(Square, queries=8, restarts=2, norm=2, generator=0),
 }
 
 
