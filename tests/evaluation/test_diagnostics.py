@@ -7,9 +7,10 @@ from functools import partial
 
 import numpy as np
 import pytest
+import torch
 from torch import nn
 
-from hermes.attacks import PGD
+from hermes.attacks import PGD, Square
 from hermes.defenses import GaussianSmoothing
 from hermes.evaluation import AdaptiveSettings, Diagnostic, RobustnessReport, evaluate_robustness
 from hermes.evaluation.diagnostics import find_diagnostics
@@ -153,3 +154,32 @@ def test_report_equality_ignores_timing_and_compare_checks_samples() -> None:
     d = RobustnessReport(auroc=MetricGrid("auroc", cells), n_samples=2, labels=np.array([1, 0]))
     with pytest.raises(ValueError, match="labels differ"):
         c.compare(d)
+
+
+class Quantize(nn.Module):
+    """Rounds pixels to 5 levels: autograd gives a zero gradient almost everywhere (masking)."""
+
+    def forward(self, x):
+        return torch.round(x * 4) / 4
+
+
+def test_square_beating_masked_gradients_fires_in_a_real_grid(small_model) -> None:
+    masked = nn.Sequential(Quantize(), small_model).eval()
+    report = run(
+        masked,
+        attacks={"PGD": partial(PGD, steps=5), "Square": partial(Square, queries=200)},
+        epsilons=[0.15],
+        defenses={},
+        threat_model="gray-box",
+    )
+    assert report.metadata["columns"]["Square"]["gradient_free"]
+    assert report.auroc["None", "Square", 0.15] < report.auroc["None", "PGD", 0.15]
+    assert ("gradient-masking", "None", "Square", 0.15) in checks(report.diagnostics)
+    unmasked = run(
+        small_model,
+        attacks={"PGD": partial(PGD, steps=5), "Square": partial(Square, queries=200)},
+        epsilons=[0.15],
+        defenses={},
+        threat_model="gray-box",
+    )
+    assert [d for d in unmasked.diagnostics if d.check == "gradient-masking"] == []
