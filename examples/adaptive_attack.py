@@ -8,7 +8,8 @@ Gaussian smoothing, EOT over TVM's random pixel mask. This example attacks the m
 
 1. with one gradient mode per defense (each defense's configured one, no transfer image, no
    APGD), the way adaptive attacks are often run; where that attack is weaker than the gray-box
-   transfer image, the report's sanity diagnostics say so;
+   transfer image, or leaves AUROC well above 0 at the large probe budget ``--sanity-eps`` (BPDA
+   identity through TVM does), the report's sanity diagnostics say so;
 2. with hermes' default worst case (every gradient mode, the transfer image and APGD, per example
    the strongest), where they go quiet.
 
@@ -61,6 +62,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--eot-samples", type=int, default=4, help="EOT draws per step against TVM (randomised)"
     )
     parser.add_argument("--apgd-steps", type=int, default=20, help="steps of the APGD candidate")
+    parser.add_argument(
+        "--sanity-eps",
+        type=float,
+        default=0.15,
+        help="large probe budget: AUROC there should be about 0 (0 turns the probe off)",
+    )
     parser.add_argument("--tvm-steps", type=int, default=None, help="TVM solver iterations")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -130,6 +137,7 @@ def main(argv: list[str] | None = None) -> hermes.RobustnessReport:
             seed=args.seed,
             progress=progress,
             adaptive=settings,
+            sanity_eps=args.sanity_eps or None,
         )
         print(f"\n## Adaptive: {title}\n\n{report.table()}")
         if not report.diagnostics:

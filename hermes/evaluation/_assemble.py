@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from hermes.evaluation import metrics
-from hermes.evaluation._units import ADAPTIVE, GRAY_BOX, Unit, unit_threats
+from hermes.evaluation._units import ADAPTIVE, BASELINE, GRAY_BOX, Unit, unit_threats
 from hermes.evaluation.diagnostics import find_diagnostics
 from hermes.evaluation.metric_grid import MetricGrid
 from hermes.evaluation.report import RobustnessReport
@@ -110,6 +110,7 @@ def assemble_report(
             candidate_auroc=candidate_auroc,
             sanity=sanity,
             sanity_eps=sanity_eps,
+            baseline=BASELINE,
         ),
     )
 

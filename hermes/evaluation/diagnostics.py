@@ -12,6 +12,8 @@ on every report and lists what fails in ``report.diagnostics``; each names its c
   worse than one who does not, so the adaptive attack is broken or too weak.
 - ``"sanity-eps"``: at the large probe budget ``sanity_eps`` AUROC is not about 0 (an attack
   that can repaint the image must break any classifier; if it does not, it is not working).
+  Checked where the attacker sees the whole pipeline: adaptive columns, and the undefended row
+  of gray-box columns (a gray-box image scored through a defense it never saw may rightly fail).
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ def find_diagnostics(
     candidate_auroc: Mapping[Cell, Mapping[str, float]] | None = None,
     sanity: Mapping[tuple[str, str], float] | None = None,
     sanity_eps: float | None = None,
+    baseline: str = "None",
 ) -> list[Diagnostic]:
     """Every failed check over a grid of AUROC values.
 
@@ -74,6 +77,7 @@ def find_diagnostics(
             "gradient_free": bool}``.
         candidate_auroc: for adaptive cells, each candidate's own AUROC.
         sanity: ``(defense, column) -> AUROC`` at ``sanity_eps``.
+        baseline: the name of the undefended row.
 
     Example:
         >>> cells = {("TVM", "PGD", 0.0): 0.9, ("TVM", "PGD", 0.1): 0.3, ("TVM", "PGD", 0.2): 0.5}
@@ -102,7 +106,8 @@ def find_diagnostics(
             found += _masking(auroc, columns, d, e)
             found += _adaptive_weaker(auroc, columns, candidate_auroc or {}, d, e)
     for (d, column), value in (sanity or {}).items():
-        if value > SANITY_AUROC:
+        white_box = d == baseline or columns[column].get("threat_model") == "adaptive"
+        if white_box and value > SANITY_AUROC:
             found.append(
                 Diagnostic(
                     "sanity-eps",

@@ -75,6 +75,12 @@ def test_sanity_probe_that_leaves_auroc_up_is_flagged() -> None:
     cells = {("None", "PGD", 0.0): 0.9, ("None", "PGD", 0.01): 0.5}
     found = find_diagnostics(cells, {"PGD": GRAY}, sanity={("None", "PGD"): 0.4}, sanity_eps=0.5)
     assert checks(found) == [("sanity-eps", "None", "PGD", 0.5)]
+    # a gray-box image scored through a defense it never saw may rightly survive the probe
+    through_defense = {("TVM", "PGD"): 0.9}
+    assert find_diagnostics(cells, {"PGD": GRAY}, sanity=through_defense, sanity_eps=0.5) == []
+    adaptive = {"PGD": {**GRAY, "threat_model": "adaptive"}}
+    found = find_diagnostics(cells, adaptive, sanity=through_defense, sanity_eps=0.5)
+    assert checks(found) == [("sanity-eps", "TVM", "PGD", 0.5)]
     assert (
         find_diagnostics(cells, {"PGD": GRAY}, sanity={("None", "PGD"): 0.0}, sanity_eps=0.5) == []
     )
