@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from sklearn.datasets import load_digits
+from sklearn.metrics import roc_auc_score
 from torch import nn
 
 
@@ -52,24 +54,56 @@ def separable_data(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x.clamp(0, 1), y
 
 
-@pytest.fixture(scope="module")
-def trained_classifier() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
-    """A small CNN trained to high accuracy on ``separable_data``, plus held-out data."""
-    x, y = separable_data(512, seed=1)
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = nn.Sequential(
-            nn.Conv2d(1, 8, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Flatten(),
-            nn.Linear(8 * 16, 2),
-        )
+def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int) -> nn.Module:
+    """Full-batch Adam on cross-entropy; the model comes back in eval mode with no gradients."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(60):
+    for _ in range(epochs):
         opt.zero_grad()
         nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
     model.zero_grad(set_to_none=True)
+    return model.eval()
+
+
+def small_cnn(width: int, spatial: int, outputs: int) -> nn.Module:
+    """Conv(width) -> ReLU -> MaxPool -> Linear, seeded, for 1-channel images."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(width * spatial, outputs),
+        )
+
+
+@pytest.fixture(scope="package")
+def trained_classifier() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    """A small CNN trained to high accuracy on ``separable_data``, plus held-out data."""
+    x, y = separable_data(512, seed=1)
+    model = train(small_cnn(8, 16, 2), x, y, epochs=60)
     x_test, y_test = separable_data(256, seed=2)
-    return model.eval(), x_test, y_test
+    return model, x_test, y_test
+
+
+@pytest.fixture(scope="package")
+def digits_classifier() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    """A 10-class CNN on scikit-learn's 8x8 digits (clean accuracy about 0.92), plus 256
+    held-out images."""
+    digits = load_digits()
+    x = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    y = torch.tensor(digits.target)
+    model = train(small_cnn(16, 16, 10), x[:1500], y[:1500], epochs=80)
+    return model, x[1500:1756], y[1500:1756]
+
+
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    with torch.no_grad():
+        return float((model(x).argmax(1) == y).float().mean())
+
+
+def auroc(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """AUROC of a 2-logit model's class-1 probability."""
+    with torch.no_grad():
+        return float(roc_auc_score(y.numpy(), model(x).softmax(1)[:, 1].numpy()))

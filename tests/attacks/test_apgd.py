@@ -10,8 +10,6 @@ from functools import partial
 import pytest
 import torch
 import torchattacks
-from sklearn.datasets import load_digits
-from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from hermes._losses import classification_loss, true_class_margin
@@ -21,7 +19,7 @@ from hermes.attacks.apgd import APGD, apgd, apgd_checkpoints, dlr_loss, margin_l
 from hermes.attacks.pgd import PGD
 from hermes.defenses import TVM
 from hermes.errors import RangeError
-from tests.attacks.conftest import make_tiny_cnn
+from tests.attacks.conftest import accuracy, auroc, make_tiny_cnn
 from tests.attacks.test_bpda_eot import RandomNoise
 from tests.attacks.test_closed_form import expected_direction, linear_model
 from tests.attacks.test_invariants import check_invariants, perturbation_norm
@@ -337,62 +335,9 @@ def test_l2_apgd_on_a_linear_model_reaches_the_gradient_direction(outputs) -> No
 # --------------------------------------------------------- torchattacks, PGD: trained models
 
 
-def _separable_set() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
-    from tests.attacks.conftest import separable_data
-
-    x, y = separable_data(512, seed=1)
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = nn.Sequential(
-            nn.Conv2d(1, 8, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Flatten(),
-            nn.Linear(8 * 16, 2),
-        )
-    _train(model, x, y, epochs=60)
-    return (model.eval(), *separable_data(256, seed=2))
-
-
-def _digits_set() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
-    digits = load_digits()
-    x = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
-    y = torch.tensor(digits.target)
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Flatten(),
-            nn.Linear(16 * 16, 10),
-        )
-    _train(model, x[:1500], y[:1500], epochs=80)
-    return model.eval(), x[1500:1756], y[1500:1756]
-
-
-def _train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int) -> None:
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(epochs):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-    model.zero_grad(set_to_none=True)
-
-
 @pytest.fixture(scope="module")
-def trained_sets() -> dict[str, tuple[nn.Module, torch.Tensor, torch.Tensor]]:
-    return {"binary": _separable_set(), "digits": _digits_set()}
-
-
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    with torch.no_grad():
-        return float((model(x).argmax(1) == y).float().mean())
-
-
-def auroc(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    with torch.no_grad():
-        return float(roc_auc_score(y.numpy(), model(x).softmax(1)[:, 1].numpy()))
+def trained_sets(trained_classifier, digits_classifier) -> dict[str, tuple]:
+    return {"binary": trained_classifier, "digits": digits_classifier}
 
 
 # (data set, norm, eps): budgets where some examples break and some do not

@@ -9,8 +9,6 @@ from functools import partial
 import pytest
 import torch
 import torchattacks
-from sklearn.datasets import load_digits
-from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from hermes._losses import true_class_margin
@@ -24,7 +22,7 @@ from hermes.attacks._square_updates import (
 from hermes.attacks.pgd import PGD
 from hermes.attacks.square import Square, square
 from hermes.errors import RangeError
-from tests.attacks.conftest import make_tiny_cnn
+from tests.attacks.conftest import accuracy, auroc, make_tiny_cnn
 from tests.attacks.test_bpda_eot import RandomNoise
 from tests.attacks.test_invariants import check_invariants, perturbation_norm
 
@@ -320,45 +318,9 @@ def test_runs_under_inference_mode(tiny_cnn) -> None:
 # ------------------------------------------------------------- torchattacks on trained models
 
 
-def _train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int) -> None:
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(epochs):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-    model.zero_grad(set_to_none=True)
-
-
-def _digits_set() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
-    digits = load_digits()
-    x = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
-    y = torch.tensor(digits.target)
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Flatten(),
-            nn.Linear(16 * 16, 10),
-        )
-    _train(model, x[:1500], y[:1500], epochs=80)
-    return model.eval(), x[1500:1756], y[1500:1756]
-
-
 @pytest.fixture(scope="module")
-def trained_sets(trained_classifier) -> dict[str, tuple[nn.Module, torch.Tensor, torch.Tensor]]:
-    return {"binary": trained_classifier, "digits": _digits_set()}
-
-
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    with torch.no_grad():
-        return float((model(x).argmax(1) == y).float().mean())
-
-
-def auroc(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    with torch.no_grad():
-        return float(roc_auc_score(y.numpy(), model(x).softmax(1)[:, 1].numpy()))
+def trained_sets(trained_classifier, digits_classifier) -> dict[str, tuple]:
+    return {"binary": trained_classifier, "digits": digits_classifier}
 
 
 # (data set, norm, eps): budgets where torchattacks breaks some examples and not others
