@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["DataFileError", "HermesError", "RangeError", "ShapeError", "WeightsError"]
+__all__ = ["CacheError", "DataFileError", "HermesError", "RangeError", "ShapeError", "WeightsError"]
 
 
 class HermesError(Exception):
@@ -28,6 +28,10 @@ class RangeError(HermesError, ValueError):
 
 class DataFileError(HermesError, OSError):
     """A data file is missing, truncated, or does not hold what its format promises."""
+
+
+class CacheError(HermesError, OSError):
+    """An evaluation cache folder is damaged in a way that cannot be repaired by recomputing."""
 
 
 class WeightsError(HermesError, OSError):

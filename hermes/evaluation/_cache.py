@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import types
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import torch
 from torch import nn
 
 from hermes._files import check_unchanged, write_atomic
+from hermes.errors import CacheError
 
 __all__ = [
     "ResultCache",
@@ -136,7 +138,7 @@ class ResultCache:
         text = json.dumps(manifest, indent=1, sort_keys=True)
         if path.exists():
             check_unchanged(
-                json.loads(path.read_text()),
+                _read_manifest(path),
                 json.loads(text),  # compared as stored: tuples as lists, float subclasses as floats
                 f"cache_dir {str(self.directory)!r} holds results of a different evaluation",
                 "use another cache_dir or delete this one",
@@ -150,11 +152,33 @@ class ResultCache:
         return self.directory / f"unit-{key}.pt"
 
     def load(self, unit: dict[str, Any]) -> dict[str, Any] | None:
+        """The stored result of ``unit``, or None when it must be computed.
+
+        A unit file that cannot be read (truncated by a crash of the machine, edited) or that
+        holds another unit is removed with a warning, so the unit is recomputed and written anew:
+        every unit can be recomputed from the manifest's inputs, so nothing is lost.
+        """
         path = self._path(unit)
         if not path.exists():
             return None
-        stored = torch.load(path, weights_only=True)
-        return stored if stored.get("unit") == json.dumps(unit, sort_keys=True) else None
+        try:
+            stored = torch.load(path, weights_only=True)
+            valid = isinstance(stored, dict) and stored.get("unit") == json.dumps(
+                unit, sort_keys=True
+            )
+            problem = "holds another unit or no unit at all"
+        except Exception as error:  # a damaged file: torch raises RuntimeError, EOFError, ...
+            first_line = (str(error).strip().splitlines() or [""])[0]
+            valid, problem = False, f"cannot be read ({type(error).__name__}: {first_line})"
+        if valid:
+            return stored
+        warnings.warn(
+            f"cache_dir unit file {str(path)!r} {problem}; recomputing that unit",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        path.unlink(missing_ok=True)
+        return None
 
     def save(self, unit: dict[str, Any], result: dict[str, Any]) -> None:
         path = self._path(unit)
@@ -162,3 +186,20 @@ class ResultCache:
             return
         stored = {**result, "unit": json.dumps(unit, sort_keys=True)}
         write_atomic(path, lambda file: torch.save(stored, file))
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    """The stored manifest, or a CacheError naming the file and what to do when it is damaged."""
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        stored, reason = None, f"{type(error).__name__}: {error}"
+    else:
+        reason = f"a JSON {type(stored).__name__}, not an object"
+    if not isinstance(stored, dict):
+        raise CacheError(
+            f"cache_dir manifest {str(path)!r} is damaged ({reason}); it says which evaluation "
+            f"every unit file in {str(path.parent)!r} belongs to, so delete that folder (or use "
+            "another cache_dir) and run again"
+        )
+    return stored
