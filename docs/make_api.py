@@ -21,6 +21,7 @@ MODULES = (
     "hermes.data",
     "hermes.models",
     "hermes.evaluation",
+    "hermes.certify",
     "hermes.plotting",
     "hermes.study",
     "hermes.errors",
