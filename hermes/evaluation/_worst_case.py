@@ -31,11 +31,13 @@ TRANSFER = "transfer"
 
 @dataclass(frozen=True)
 class Candidate:
-    """One attack of an adaptive cell: its name, the gradient mode, the attack itself."""
+    """One attack of an adaptive cell: its name, the gradient mode, the attack itself, and the
+    EOT draws it runs with (``None``: as built)."""
 
     name: str
     mode: str
     attack: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    eot_samples: int | None = None
 
 
 @contextmanager
@@ -50,6 +52,21 @@ def gradient_mode(defense: nn.Module, mode: str) -> Iterator[None]:
         yield
     finally:
         defense.gradient = saved
+
+
+@contextmanager
+def eot_draws(attack: Any, samples: int | None) -> Iterator[None]:
+    """Run ``attack`` with ``samples`` EOT draws for the block (``None`` leaves it alone); the
+    attack object the user's factory returned gets its own setting back."""
+    if samples is None:
+        yield
+        return
+    saved = attack.eot_samples
+    attack.eot_samples = samples
+    try:
+        yield
+    finally:
+        attack.eot_samples = saved
 
 
 def _is_gradient_free(attack: Any) -> bool:
@@ -92,9 +109,10 @@ def build_candidates(
     for mode in modes:
         if not (baseline and settings.transfer):  # on no defense, the transfer image is this
             attack = factory(target, eps)
+            eot = None
             if randomised and isinstance(getattr(attack, "eot_samples", None), int):
-                attack.eot_samples = max(attack.eot_samples, settings.eot_samples)
-            candidates.append(Candidate(f"{attack_name}/{mode}", mode, attack))
+                eot = max(attack.eot_samples, settings.eot_samples)
+            candidates.append(Candidate(f"{attack_name}/{mode}", mode, attack, eot))
         norm = _apgd_norm(column_attack)
         if settings.apgd_steps is not None and norm is not None:
             apgd = APGD(
@@ -114,7 +132,11 @@ def craft(
 ) -> tuple[torch.Tensor, float]:
     """Run one candidate attack on a batch; return its images and the seconds it took."""
     start = time.perf_counter()
-    with gradient_mode(defense, candidate.mode), seeded(candidate.attack, seed):
+    with (
+        gradient_mode(defense, candidate.mode),
+        eot_draws(candidate.attack, candidate.eot_samples),
+        seeded(candidate.attack, seed),
+    ):
         images = candidate.attack(x, y)
     if images.device.type == "cuda":
         torch.cuda.synchronize(images.device)

@@ -175,3 +175,31 @@ def test_a_pinned_mode_no_defense_has_is_refused_before_any_work(model) -> None:
         evaluate_robustness(
             model, (x, y), attacks={"PGD": PGD}, epsilons=[0.01], adaptive={"transfer": True}
         )
+
+
+def test_eot_draws_are_raised_for_the_call_and_the_users_attack_is_given_back(model) -> None:
+    x, y = patches(8, seed=6)
+    seen = []
+
+    class Spy(PGD):
+        def forward(self, x, y):
+            seen.append(self.eot_samples)
+            return super().forward(x, y)
+
+    shared = {}
+
+    def factory(target, eps):  # hands out one object per target, as a cache of attacks might
+        return shared.setdefault(id(target), Spy(target, eps, steps=1, generator=0))
+
+    evaluate_robustness(
+        model,
+        (x, y),
+        attacks={"PGD": factory},
+        epsilons=[0.05],
+        defenses={"TVM": TVM(keep_prob=0.5, steps=2)},
+        threat_model="adaptive",
+        progress=False,
+        adaptive=AdaptiveSettings(eot_samples=3, apgd_steps=None),
+    )
+    assert sorted(seen) == [1, 3, 3]  # transfer as built; both TVM modes with 3 draws
+    assert all(attack.eot_samples == 1 for attack in shared.values())
