@@ -107,3 +107,30 @@ def auroc(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """AUROC of a 2-logit model's class-1 probability."""
     with torch.no_grad():
         return float(roc_auc_score(y.numpy(), model(x).softmax(1)[:, 1].numpy()))
+
+
+def assert_as_strong_as_reference(model, x, y, norm, eps, seeds, ours, theirs) -> None:
+    """hermes' attack ``ours(seed)`` against a reference library's ``theirs(seed)`` (both return
+    adversarial images of ``x``): within the budget, and on average over ``seeds`` accuracy (and,
+    for a binary model, AUROC) no higher than the reference's + 0.02. The reference must leave
+    the budget neither trivial nor hopeless."""
+    ours_scores, theirs_scores = [], []
+    binary = int(y.max()) <= 1
+    for seed in seeds:
+        x_ours = ours(seed)
+        with torch.random.fork_rng():  # torchattacks reseeds the global RNG
+            x_theirs = theirs(seed)
+        flat = (x_ours - x).flatten(1)
+        size = flat.abs().amax(1) if str(norm) == "inf" else flat.norm(dim=1)
+        assert bool((size <= eps + 1e-6).all())
+        ours_scores.append([accuracy(model, x_ours, y)])
+        theirs_scores.append([accuracy(model, x_theirs, y)])
+        if binary:
+            ours_scores[-1].append(auroc(model, x_ours, y))
+            theirs_scores[-1].append(auroc(model, x_theirs, y))
+    ours_mean = torch.tensor(ours_scores).mean(0)
+    theirs_mean = torch.tensor(theirs_scores).mean(0)
+    assert (
+        0.1 < float(theirs_mean[0]) < accuracy(model, x, y) - 0.05
+    )  # neither trivial nor hopeless
+    assert bool((ours_mean <= theirs_mean + 0.02).all()), (ours_mean, theirs_mean)

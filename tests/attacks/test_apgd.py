@@ -19,7 +19,11 @@ from hermes.attacks.apgd import APGD, apgd, apgd_checkpoints, dlr_loss, margin_l
 from hermes.attacks.pgd import PGD
 from hermes.defenses import TVM
 from hermes.errors import RangeError
-from tests.attacks.conftest import accuracy, auroc, make_tiny_cnn
+from tests.attacks.conftest import (
+    accuracy,
+    assert_as_strong_as_reference,
+    make_tiny_cnn,
+)
 from tests.attacks.test_bpda_eot import RandomNoise
 from tests.attacks.test_closed_form import expected_direction, linear_model
 from tests.attacks.test_invariants import check_invariants, perturbation_norm
@@ -354,34 +358,26 @@ STEPS = 20
 @pytest.mark.parametrize(("name", "norm", "eps"), SETTINGS)
 def test_as_strong_as_torchattacks_apgd(trained_sets, name, norm, eps) -> None:
     model, x, y = trained_sets[name]
-    ours, theirs = [], []
-    for seed in SEEDS:
-        x_ours = apgd(model, x, y, eps, steps=STEPS, norm=norm, generator=seed)
-        with torch.random.fork_rng():  # torchattacks reseeds the global RNG
-            reference = torchattacks.APGD(
-                model,
-                norm="Linf" if norm == "inf" else "L2",
-                eps=eps,
-                steps=STEPS,
-                n_restarts=1,
-                seed=seed,
-                loss="ce",
-                eot_iter=1,
-                rho=0.75,
-                verbose=False,
-            )
-            x_theirs = reference(x, y)
-        assert bool((perturbation_norm(x_ours - x, str(norm)) <= eps + 1e-6).all())
-        ours.append([accuracy(model, x_ours, y)])
-        theirs.append([accuracy(model, x_theirs, y)])
-        if name == "binary":
-            ours[-1].append(auroc(model, x_ours, y))
-            theirs[-1].append(auroc(model, x_theirs, y))
-    ours_mean, theirs_mean = torch.tensor(ours).mean(0), torch.tensor(theirs).mean(0)
-    assert (
-        0.1 < float(theirs_mean[0]) < accuracy(model, x, y) - 0.05
-    )  # neither trivial nor hopeless
-    assert bool((ours_mean <= theirs_mean + 0.02).all()), (ours_mean, theirs_mean)
+
+    def ours(seed: int) -> torch.Tensor:
+        return apgd(model, x, y, eps, steps=STEPS, norm=norm, generator=seed)
+
+    def theirs(seed: int) -> torch.Tensor:
+        reference = torchattacks.APGD(
+            model,
+            norm="Linf" if norm == "inf" else "L2",
+            eps=eps,
+            steps=STEPS,
+            n_restarts=1,
+            seed=seed,
+            loss="ce",
+            eot_iter=1,
+            rho=0.75,
+            verbose=False,
+        )
+        return reference(x, y)
+
+    assert_as_strong_as_reference(model, x, y, norm, eps, SEEDS, ours, theirs)
 
 
 def test_dlr_as_strong_as_torchattacks_dlr(trained_sets) -> None:
