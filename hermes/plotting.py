@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "plot_adversarial_examples",
     "plot_auroc_curves",
+    "plot_certified_curves",
     "plot_defense_gallery",
     "plot_difference_heatmap",
 ]
@@ -114,6 +115,57 @@ def plot_auroc_curves(
         if metric == "auroc":
             ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
             ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    return _finish(fig, path)
+
+
+class CertifiedCurves(Protocol):
+    """What :func:`plot_certified_curves` reads: :class:`~hermes.certify.CertificationReport`."""
+
+    radii: list[float]
+    metadata: dict[str, Any]
+
+    def curves(self) -> dict[str, list[float]]: ...
+
+
+def plot_certified_curves(
+    reports: CertifiedCurves | Mapping[str, CertifiedCurves],
+    *,
+    path: str | Path | None = None,
+) -> Figure:
+    """Certified (solid) and empirical (dashed, PGD-L2 + EOT) curves against the L2 radius.
+
+    One panel for accuracy and, when the reports have them (binary tasks), one for AUROC. The
+    certified curve is a guarantee and the empirical one an attack's estimate, so each solid
+    line should lie below its dashed twin.
+
+    Args:
+        reports: a :class:`~hermes.certify.CertificationReport`, or several by name (e.g. one
+            per sigma) drawn in one figure.
+        path: where to save the figure.
+    """
+    plt = _pyplot()
+    named = dict(reports) if isinstance(reports, Mapping) else {"": reports}
+    metrics = ["accuracy"]
+    if any("certified_auroc" in r.curves() for r in named.values()):
+        metrics.append("auroc")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for name, report in named.items():
+            curves = report.curves()
+            label = name or f"sigma={report.metadata.get('sigma', '?')}"
+            certified = curves.get(f"certified_{metric}")
+            if certified is None:
+                continue
+            (line,) = ax.plot(report.radii, certified, marker="o", label=f"{label} certified")
+            empirical = curves.get(f"empirical_{metric}")
+            if empirical is not None:
+                ax.plot(report.radii, empirical, linestyle="--", marker="x",
+                        color=line.get_color(), label=f"{label} PGD-L2 + EOT")  # fmt: skip
+        ax.set_xlabel("L2 radius (pixel units)")
+        ax.set_ylabel(metric if metric == "accuracy" else "AUROC (certified: lower bound)")
+        ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     return _finish(fig, path)
