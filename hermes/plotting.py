@@ -25,6 +25,7 @@ __all__ = [
     "plot_certified_curves",
     "plot_defense_gallery",
     "plot_difference_heatmap",
+    "plot_tradeoff",
 ]
 
 
@@ -168,6 +169,43 @@ def plot_certified_curves(
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
+    return _finish(fig, path)
+
+
+def plot_tradeoff(
+    reports: Mapping[str, Report],
+    *,
+    attack: str,
+    eps: float,
+    defense: str = "None",
+    metric: str = "auroc",
+    path: str | Path | None = None,
+) -> Figure:
+    """The robustness-accuracy trade-off: one point per model, clean value against the value
+    under ``attack`` at ``eps`` (e.g. standard vs PGD-AT vs TRADES models).
+
+    Args:
+        reports: model name -> its :class:`~hermes.evaluation.RobustnessReport`.
+        attack: the attack column (e.g. ``"PGD [adaptive]"``).
+        eps: the budget to read.
+        defense: the defense row (default the undefended ``"None"``).
+        metric: ``"auroc"``, ``"accuracy"`` or ``"success_rate"``.
+        path: where to save the figure.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for name, report in reports.items():
+        grid = report.metric(metric)
+        clean, attacked = grid[defense, attack, 0.0], grid[defense, attack, eps]
+        ax.scatter([clean], [attacked], s=40)
+        ax.annotate(name, (clean, attacked), textcoords="offset points", xytext=(5, 5))
+    label = metric.replace("_", " ")
+    ax.set_xlabel(f"clean {label}")
+    ax.set_ylabel(f"{label} under {attack}, eps={eps:g}")
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.02, 1.02)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    ax.grid(alpha=0.3)
     return _finish(fig, path)
 
 

@@ -3,6 +3,7 @@
 from hermes.evaluation.adaptive import AdaptiveSettings
 from hermes.evaluation.diagnostics import Diagnostic
 from hermes.evaluation.metric_grid import MetricGrid
+from hermes.evaluation.model_table import models_table
 from hermes.evaluation.report import RobustnessReport
 from hermes.evaluation.robustness import BASELINE, evaluate_robustness
 
@@ -13,4 +14,5 @@ __all__ = [
     "MetricGrid",
     "RobustnessReport",
     "evaluate_robustness",
+    "models_table",
 ]

@@ -32,6 +32,33 @@ def _eps_keyed(cells: dict | None) -> dict | None:
     return None if cells is None else {(d, a, eps_key(e)): v for (d, a, e), v in cells.items()}
 
 
+def check_comparable(report: RobustnessReport, other: RobustnessReport, name: str) -> None:
+    """Raise a ValueError naming ``name`` when ``other`` is not of the same threat model on the
+    same samples as ``report`` (count, positives, labels, wherever both record them): numbers
+    of the two would not measure the models alone."""
+    differences = [
+        f"{what} {mine!r} vs {theirs!r}"
+        for what, mine, theirs in (
+            ("threat_model", report.threat_model, other.threat_model),
+            ("n_samples", report.n_samples, other.n_samples),
+            ("n_positive", report.n_positive, other.n_positive),
+        )
+        if mine != theirs and mine is not None and theirs is not None  # None: not recorded
+    ]
+    if (
+        not differences
+        and report.labels is not None
+        and other.labels is not None
+        and not np.array_equal(report.labels, other.labels)
+    ):
+        differences.append("labels differ (another sample or order)")
+    if differences:
+        raise ValueError(
+            f"{name} must be a report of the same threat model on the same samples; "
+            + "; ".join(differences)
+        )
+
+
 class RobustnessReport:
     """AUROC (and accuracy, attack success rate) over defense x attack x epsilon.
 
@@ -206,27 +233,7 @@ class RobustnessReport:
         """
         if not isinstance(other, RobustnessReport):
             raise TypeError(f"other must be a RobustnessReport; got {type(other).__name__}")
-        differences = [
-            f"{what} {mine!r} vs {theirs!r}"
-            for what, mine, theirs in (
-                ("threat_model", self.threat_model, other.threat_model),
-                ("n_samples", self.n_samples, other.n_samples),
-                ("n_positive", self.n_positive, other.n_positive),
-            )
-            if mine != theirs and mine is not None and theirs is not None  # None: not recorded
-        ]
-        if (
-            not differences
-            and self.labels is not None
-            and other.labels is not None
-            and not np.array_equal(self.labels, other.labels)
-        ):
-            differences.append("labels differ (another sample or order)")
-        if differences:
-            raise ValueError(
-                "other must be a report of the same threat model on the same samples; "
-                + "; ".join(differences)
-            )
+        check_comparable(self, other, "other")
         grids = {}
         for name in METRICS:
             mine, theirs = self.metric(name), other.metric(name)
