@@ -290,26 +290,10 @@ def run_apgd(
 
 
 class APGD(Attack):
-    """Auto-PGD, L-inf or L2, with a self-tuning step size; see :func:`apgd`.
+    """Auto-PGD, L-inf or L2, with a self-tuning step size, as a module.
 
-    Args:
-        model: classifier on ``[0, 1]`` images with one logit or ``K`` logits.
-        eps: budget in pixel units, ``>= 0``.
-        steps: iterations, ``>= 1``.
-        norm: ``"inf"`` or ``2``.
-        loss: ``"ce"``, ``"margin"`` or ``"dlr"`` (``K >= 3`` logits).
-        restarts: independent runs; per sample the best result is kept.
-        rho: fraction of rising steps below which the step size is halved, in ``(0, 1]``.
-        momentum: weight of the new step against the previous move, in ``(0, 1]``.
-        targeted: move towards the given labels.
-        generator: ``torch.Generator`` (its state advances from call to call), an int seed (every
-            call restarts from that seed, so repeated calls give the same result) or ``None``
-            (fresh OS entropy each call). The global RNG is never touched.
-        eot_samples: gradient draws averaged per iteration when the model is randomised (EOT).
-
-    Shape:
-        - x: ``(B, C, H, W)`` in ``[0, 1]``; y: ``(B,)`` or ``(B, 1)``.
-        - Output: ``(B, C, H, W)`` in ``[0, 1]``.
+    Each argument means what it means in :func:`apgd`; :class:`~hermes.attacks.Attack` says what the
+    module adds (settings checked when set, input checks, ``repr``).
 
     Example:
         >>> import torch

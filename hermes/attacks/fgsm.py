@@ -12,19 +12,11 @@ __all__ = ["FGSM"]
 
 
 class FGSM(Attack):
-    """Fast Gradient Sign Method (L-inf, one step of size ``eps``); see :func:`~hermes.attacks.functional.fgsm`.
+    """Fast Gradient Sign Method (L-inf, one step of size ``eps``) as a module.
 
-    Args:
-        model: classifier on ``[0, 1]`` images with one logit or ``K`` logits.
-        eps: L-inf budget in pixel units, ``>= 0``.
-        targeted: step towards the given labels instead of away from them.
-        generator: seeds the EOT draws when the model is randomised (a ``torch.Generator``, an
-            int seed or ``None``); FGSM itself has no randomness.
-        eot_samples: gradient draws averaged when the model is randomised (EOT).
-
-    Shape:
-        - x: ``(B, C, H, W)`` in ``[0, 1]``; y: ``(B,)`` or ``(B, 1)``.
-        - Output: ``(B, C, H, W)`` in ``[0, 1]``.
+    Each argument means what it means in :func:`~hermes.attacks.functional.fgsm`;
+    :class:`~hermes.attacks.Attack` says what the module adds (settings checked when set, input
+    checks, ``repr``).
 
     Example:
         >>> import torch

@@ -12,25 +12,11 @@ __all__ = ["PGD"]
 
 
 class PGD(Attack):
-    """Projected Gradient Descent, L-inf or L2; see :func:`~hermes.attacks.functional.pgd`.
+    """Projected Gradient Descent, L-inf or L2, as a module.
 
-    Args:
-        model: classifier on ``[0, 1]`` images with one logit or ``K`` logits.
-        eps: budget in pixel units, ``>= 0``.
-        alpha: step size; default ``2.5 * eps / steps`` (Madry et al.).
-        steps: iterations, ``>= 1``.
-        norm: ``"inf"`` or ``2``.
-        random_start: start from a uniform random point of the eps-ball.
-        restarts: independent runs; per sample the highest-loss result is kept.
-        targeted: move towards the given labels.
-        generator: ``torch.Generator`` (its state advances from call to call), an int seed (every
-            call restarts from that seed, so repeated calls give the same result) or ``None``
-            (fresh OS entropy each call). The global RNG is never touched.
-        eot_samples: gradient draws averaged per step when the model is randomised (EOT).
-
-    Shape:
-        - x: ``(B, C, H, W)`` in ``[0, 1]``; y: ``(B,)`` or ``(B, 1)``.
-        - Output: ``(B, C, H, W)`` in ``[0, 1]``.
+    Each argument means what it means in :func:`~hermes.attacks.functional.pgd`;
+    :class:`~hermes.attacks.Attack` says what the module adds (settings checked when set, input
+    checks, ``repr``).
 
     Example:
         >>> import torch

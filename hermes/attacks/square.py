@@ -385,31 +385,14 @@ def run_square(
 
 
 class Square(Attack):
-    """Square attack, L-inf or L2, score-based and gradient-free; see :func:`square`.
+    """Square attack, L-inf or L2, score-based and gradient-free, as a module.
 
-    Args:
-        model: classifier on ``[0, 1]`` images with one logit or ``K`` logits.
-        eps: budget in pixel units, ``>= 0``.
-        queries: model evaluations per sample and restart (initialisation included), ``>= 1``.
-        norm: ``"inf"`` or ``2``.
-        p_init: initial fraction of the image a square covers, in ``(0, 1]``; ``None``: ``0.8``
-            for L-inf, ``0.1`` for L2.
-        loss: ``"margin"`` or ``"ce"``.
-        restarts: independent runs; per sample the best result is kept.
-        early_stop: stop querying a sample once it is misclassified.
-        targeted: move towards the given labels.
-        generator: ``torch.Generator`` (its state advances from call to call), an int seed (every
-            call restarts from that seed, so repeated calls give the same result) or ``None``
-            (fresh OS entropy each call). The global RNG is never touched.
-        eot_samples: draws of a randomised model's randomness averaged per query (EOT).
+    Each argument means what it means in :func:`square`; :class:`~hermes.attacks.Attack` says what
+    the module adds (settings checked when set, input checks, ``repr``).
 
     Attributes:
         gradient_free: ``True``: the attack never asks for a gradient (the evaluation grid's
             gradient-masking diagnostic looks for this flag).
-
-    Shape:
-        - x: ``(B, C, H, W)`` in ``[0, 1]``; y: ``(B,)`` or ``(B, 1)``.
-        - Output: ``(B, C, H, W)`` in ``[0, 1]``.
 
     Example:
         >>> import torch
