@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import torch
 
-__all__ = ["substitute_gradient"]
+__all__ = ["by_gradient_mode", "substitute_gradient"]
 
 TensorFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -63,3 +63,30 @@ def substitute_gradient(
         with torch.no_grad():
             return forward_fn(x)
     return _SubstituteGradient.apply(x, forward_fn, backward_fn)
+
+
+def by_gradient_mode(
+    x: torch.Tensor, gradient: str, forward_fn: TensorFn, exact_fn: TensorFn
+) -> torch.Tensor:
+    """Run a defense's operation the way its ``gradient`` mode asks.
+
+    ``"identity"``: ``forward_fn`` with the identity as backward (BPDA). ``"exact"``: ``exact_fn``
+    (differentiable) when a gradient will be asked for, else the cheaper ``forward_fn``. An
+    empty batch gives an empty copy.
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([0.2, 0.7], requires_grad=True)
+        >>> y = by_gradient_mode(x, "identity", torch.round, lambda v: v**2)
+        >>> y.tolist(), torch.autograd.grad(y.sum(), x)[0].tolist()
+        ([0.0, 1.0], [1.0, 1.0])
+        >>> torch.autograd.grad(by_gradient_mode(x, "exact", torch.round, lambda v: v**2).sum(), x)[0]
+        tensor([0.4000, 1.4000])
+    """
+    if x.numel() == 0:
+        return x.clone()
+    if gradient == "identity":
+        return substitute_gradient(x, forward_fn)
+    if torch.is_grad_enabled() and x.requires_grad:
+        return exact_fn(x)
+    return forward_fn(x)

@@ -19,7 +19,7 @@ import functools
 import torch
 from kornia.filters import get_gaussian_kernel1d
 
-from hermes._substitute import substitute_gradient
+from hermes._substitute import by_gradient_mode
 from hermes._validation import check_choice, check_images, check_number, check_odd_int
 from hermes.defenses._base import GRADIENT, Defense, Setting
 from hermes.defenses._padding import mirror_pad
@@ -110,13 +110,12 @@ def _gaussian_smoothing(
     x: torch.Tensor, kernel_size: int, sigma: float, gradient: str
 ) -> torch.Tensor:
     """:func:`gaussian_smoothing` on checked input and settings."""
-    if x.numel() == 0:
-        return x.clone()
-    if gradient == "identity":
-        return substitute_gradient(x, lambda v: _blur_chunked(v, kernel_size, sigma))
-    if torch.is_grad_enabled() and x.requires_grad:
-        return _blur(x, kernel_size, sigma)
-    return _blur_chunked(x, kernel_size, sigma)
+    return by_gradient_mode(
+        x,
+        gradient,
+        lambda v: _blur_chunked(v, kernel_size, sigma),
+        lambda v: _blur(v, kernel_size, sigma),
+    )
 
 
 class GaussianSmoothing(Defense):

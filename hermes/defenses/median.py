@@ -25,7 +25,7 @@ from collections.abc import Iterator
 
 import torch
 
-from hermes._substitute import substitute_gradient
+from hermes._substitute import by_gradient_mode
 from hermes._validation import check_choice, check_images, check_odd_int, check_positive_int
 from hermes.defenses._base import GRADIENT, Defense, Setting
 from hermes.defenses._padding import mirror_indices
@@ -211,13 +211,12 @@ def _median_smoothing(
     x: torch.Tensor, window_size: int, gradient: str, chunk_size: int
 ) -> torch.Tensor:
     """:func:`median_smoothing` on checked input and settings."""
-    if x.numel() == 0:
-        return x.clone()
-    if gradient == "identity":
-        return substitute_gradient(x, lambda v: _median_forward(v, window_size, chunk_size))
-    if torch.is_grad_enabled() and x.requires_grad:
-        return _ExactMedian.apply(x, window_size, chunk_size)
-    return _median_forward(x, window_size, chunk_size)
+    return by_gradient_mode(
+        x,
+        gradient,
+        lambda v: _median_forward(v, window_size, chunk_size),
+        lambda v: _ExactMedian.apply(v, window_size, chunk_size),
+    )
 
 
 class MedianSmoothing(Defense):
