@@ -7,6 +7,7 @@ device, and the numeric settings; each bad argument raises an error naming it.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,9 +22,12 @@ from hermes._validation import (
     check_number,
     check_positive_int,
 )
+from hermes.errors import RangeError
+from hermes.models.adversarial_training import AdversarialTraining
 from hermes.models.augmentation import Augmentation
 
 __all__ = [
+    "KEEP",
     "PROTOCOLS",
     "TrainingConfig",
     "checked_batches",
@@ -34,6 +38,7 @@ __all__ = [
 ]
 
 PROTOCOLS: tuple[str, ...] = ("lp-ft", "ft", "lp")
+KEEP: tuple[str, ...] = ("clean", "robust")
 
 
 def checked_batches(loader: Iterable[Any], name: str, device: torch.device) -> Iterator[Any]:
@@ -138,6 +143,13 @@ class TrainingConfig:
         Traceback (most recent call last):
         ...
         hermes.errors.RangeError: ft_epochs must be an integer >= 1; got 0
+        >>> TrainingConfig(**{**vars(config), "keep": "robust"})
+        Traceback (most recent call last):
+        ...
+        ValueError: keep='robust' needs adversarial=AdversarialTraining(...) (the robust validation AUROC comes from it); got adversarial=None
+
+    The robust-training settings (``adversarial``, ``noise_sigma``, ``keep``) default to plain
+    training, so constructions that predate them still work.
     """
 
     protocol: str
@@ -154,6 +166,9 @@ class TrainingConfig:
     num_workers: int
     amp: bool | None
     progress: bool
+    adversarial: AdversarialTraining | None = None
+    noise_sigma: float | None = None
+    keep: str = "clean"
 
     def __post_init__(self) -> None:
         protocol = check_choice(self.protocol, "protocol", PROTOCOLS)
@@ -185,6 +200,42 @@ class TrainingConfig:
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)
+        self._check_robust_training()
+
+    def _check_robust_training(self) -> None:
+        adversarial = self.adversarial
+        if adversarial is not None and not isinstance(adversarial, AdversarialTraining):
+            raise TypeError(
+                "adversarial must be an hermes.models.AdversarialTraining or None; "
+                f"got {type(adversarial).__name__}"
+            )
+        if self.noise_sigma is not None:
+            sigma = check_number(
+                self.noise_sigma,
+                "noise_sigma",
+                low=0.0,
+                high=math.inf,
+                low_inclusive=False,
+                high_inclusive=False,
+            )
+            object.__setattr__(self, "noise_sigma", sigma)
+            if adversarial is not None:
+                raise ValueError(
+                    "noise_sigma and adversarial cannot be combined: train with Gaussian noise "
+                    f"or adversarially; got noise_sigma={sigma!r} and adversarial={adversarial!r}"
+                )
+        keep = check_choice(self.keep, "keep", KEEP)
+        if keep == "robust" and adversarial is None:
+            raise ValueError(
+                "keep='robust' needs adversarial=AdversarialTraining(...) (the robust validation "
+                "AUROC comes from it); got adversarial=None"
+            )
+        total = sum(epochs for _, epochs, _ in self.phases)
+        if adversarial is not None and adversarial.warmup_epochs > total:
+            raise RangeError(
+                f"warmup_epochs (the eps schedule of adversarial) must be <= the {total} training "
+                f"epoch(s) of protocol {self.protocol!r}; got {adversarial.warmup_epochs}"
+            )
 
     @property
     def phases(self) -> tuple[tuple[str, int, float], ...]:

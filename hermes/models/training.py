@@ -34,7 +34,12 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from hermes._losses import classification_loss
-from hermes._random import seeded_global_rng
+from hermes._random import derive_seed, make_generator, seeded_global_rng
+from hermes.models._adversarial_steps import (
+    add_gaussian_noise,
+    adversarial_loss,
+    robust_validation_examples,
+)
 from hermes.models._training_inputs import (
     TrainingConfig,
     checked_batches,
@@ -43,6 +48,7 @@ from hermes.models._training_inputs import (
     make_loader,
     resolve_device,
 )
+from hermes.models.adversarial_training import AdversarialTraining
 from hermes.models.augmentation import Augmentation
 from hermes.models.history import EpochRecord, History
 from hermes.models.scores import positive_class_scores
@@ -75,6 +81,9 @@ def fine_tune(
     head: str | nn.Module | None = None,
     num_workers: int = 0,
     progress: bool = True,
+    adversarial: AdversarialTraining | None = None,
+    noise_sigma: float | None = None,
+    keep: str = "clean",
 ) -> tuple[nn.Module, History]:
     """Train a classifier by linear probing, full fine-tuning, or LP then FT.
 
@@ -124,13 +133,28 @@ def fine_tune(
             ``model.fc`` (the :func:`~hermes.models.resnet18` head).
         num_workers: loader worker processes when hermes builds the loaders.
         progress: show tqdm progress bars (loss and AUROC).
+        adversarial: robust training (:class:`~hermes.models.AdversarialTraining`: PGD-AT,
+            TRADES or fast AT). Every training batch (after augmentation) is attacked with the
+            model in eval mode and the model trains on the protocol's loss; after every epoch the
+            validation set is also attacked with PGD and its AUROC recorded as
+            ``robust_val_auroc``. Random starts draw from a generator seeded from ``seed``.
+            ``None``: standard training.
+        noise_sigma: Gaussian-noise training for randomized smoothing: every training batch
+            (after augmentation) gets ``N(0, noise_sigma^2)`` noise per pixel, not clamped to
+            ``[0, 1]``, as :class:`~hermes.certify.RandomizedSmoothing` adds it; drawn from a
+            generator seeded from ``seed``. Validation stays clean. Not combined with
+            ``adversarial``.
+        keep: which validation AUROC picks the weights kept, drives early stopping and the
+            scheduler: ``"clean"`` or ``"robust"`` (the best robust epoch, against robust
+            overfitting; needs ``adversarial``).
 
     Returns:
         ``(model, history)``: the model with its best weights, in eval mode, on ``device``; and
         the :class:`History`.
 
     Raises:
-        TypeError, ValueError: a bad argument (the message names it), images outside ``[0, 1]``,
+        TypeError, ValueError: a bad argument (the message names it; an ``adversarial`` warm-up
+            longer than the training names ``warmup_epochs``), images outside ``[0, 1]``,
             labels that do not fit the output, or validation data with a single class.
         RuntimeError: the validation scores became NaN (training diverged).
     """
@@ -149,6 +173,9 @@ def fine_tune(
         num_workers=num_workers,
         amp=amp,
         progress=progress,
+        adversarial=adversarial,
+        noise_sigma=noise_sigma,
+        keep=keep,
     )
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
@@ -168,7 +195,7 @@ def fine_tune(
     phases = config.phases
     trainer = _Trainer(model, head_module, augmentation, device, use_amp, config)
     rng = nullcontext() if seed is None else seeded_global_rng(seed, device)
-    history = History(protocol=config.protocol)
+    history = History(protocol=config.protocol, keep=config.keep)
     total = sum(p[1] for p in phases)
     with rng, tqdm(total=total, desc="fine-tune", disable=not config.progress) as bar:
         try:
@@ -204,6 +231,15 @@ class _Trainer:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
         self.scaler = torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")
+        self.adversarial = config.adversarial
+        self.epochs_run = 0  # over all phases: the warm-up of eps counts them
+        # Crafting, noise and the robust validation attack each draw from their own generator,
+        # seeded from the run's seed, never from the global RNG.
+        self.craft_generator = _generator(config.seed, "adversarial")
+        self.noise_generator = _generator(config.seed, "noise")
+        # Every epoch's robust validation restarts from this seed, so epochs are compared on the
+        # same random starts.
+        self.val_seed = _generator(config.seed, "robust validation").initial_seed()
 
     def run_phase(
         self,
@@ -227,24 +263,43 @@ class _Trainer:
         phase_best, stale = -math.inf, 0
         for epoch in range(1, epochs + 1):
             current_lr = float(optimizer.param_groups[0]["lr"])
-            train_loss = self._train_epoch(phase, epoch, epochs, train_loader, optimizer)
-            val_loss, val_auroc = self._validate(val_loader)
-            scheduler.step(val_auroc)
-            history.epochs.append(
-                EpochRecord(phase, epoch, train_loss, val_loss, val_auroc, current_lr)
+            self.epochs_run += 1
+            train_eps = (
+                None if self.adversarial is None else self.adversarial.eps_at(self.epochs_run)
             )
-            if val_auroc > self.best_auroc:
-                self.best_auroc = val_auroc
+            train_loss = self._train_epoch(phase, epoch, epochs, train_loader, optimizer)
+            val_loss, val_auroc, robust_auroc = self._validate(val_loader)
+            # keep="robust" is only accepted with adversarial training, so the metric exists
+            metric = robust_auroc if self.config.keep == "robust" else val_auroc
+            metric = val_auroc if metric is None else metric
+            scheduler.step(metric)
+            history.epochs.append(
+                EpochRecord(
+                    phase,
+                    epoch,
+                    train_loss,
+                    val_loss,
+                    val_auroc,
+                    current_lr,
+                    robust_val_auroc=robust_auroc,
+                    train_eps=train_eps,
+                )
+            )
+            if metric > self.best_auroc:
+                self.best_auroc = metric
                 self.best_state = {
                     k: v.detach().clone() for k, v in self.model.state_dict().items()
                 }
                 history.best_index = len(history.epochs) - 1
-            if val_auroc > phase_best:
-                phase_best, stale = val_auroc, 0
+            if metric > phase_best:
+                phase_best, stale = metric, 0
             else:
                 stale += 1
             bar.update(1)
-            bar.set_postfix(phase=phase, loss=f"{train_loss:.4f}", auroc=f"{val_auroc:.4f}")
+            postfix = {"phase": phase, "loss": f"{train_loss:.4f}", "auroc": f"{val_auroc:.4f}"}
+            if robust_auroc is not None:
+                postfix["robust"] = f"{robust_auroc:.4f}"
+            bar.set_postfix(postfix)
             if patience is not None and stale >= patience and epoch < epochs:
                 history.stopped_early.append(phase)
                 bar.update(epochs - epoch)
@@ -298,9 +353,15 @@ class _Trainer:
         for x, y in checked_batches(loader, "train_data", self.device):
             if self.augmentation is not None:
                 x = self.augmentation(x)
+            if self.config.noise_sigma is not None:
+                x = add_gaussian_noise(x, self.config.noise_sigma, self.noise_generator)
             with self._autocast():
-                logits = self.model(x)
-            loss = _loss(logits.float(), y, "train_data")
+                if self.adversarial is None:
+                    loss = _loss(self.model(x).float(), y, "train_data")
+                else:
+                    loss = adversarial_loss(
+                        self.model, x, y, self.adversarial, self.epochs_run, self.craft_generator
+                    )
             optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(optimizer)
@@ -315,10 +376,12 @@ class _Trainer:
         return total / count
 
     @torch.no_grad()
-    def _validate(self, loader: Iterable[Any]) -> tuple[float, float]:
+    def _validate(self, loader: Iterable[Any]) -> tuple[float, float, float | None]:
+        """Mean clean loss, clean AUROC and (with adversarial training) robust AUROC."""
         self.model.eval()
-        all_logits, all_labels = [], []
+        all_logits, all_labels, all_robust = [], [], []
         total = 0.0
+        generator = torch.Generator().manual_seed(self.val_seed)
         for x, y in checked_batches(loader, "val_data", self.device):
             with self._autocast():
                 logits = self.model(x)
@@ -326,11 +389,20 @@ class _Trainer:
             total += float(_loss(logits, y, "val_data")) * x.shape[0]
             all_logits.append(logits.reshape(x.shape[0], -1).cpu())
             all_labels.append(y.cpu())
+            if self.adversarial is not None:
+                with self._autocast():  # the attack turns gradients back on for itself
+                    x_adv = robust_validation_examples(
+                        self.model, x, y, self.adversarial, generator
+                    )
+                    robust = self.model(x_adv).float()
+                all_robust.append(robust.reshape(x.shape[0], -1).cpu())
         if not all_logits:
             raise ValueError("val_data is empty")
         logits = torch.cat(all_logits)
         labels = torch.cat(all_labels)
-        return total / labels.numel(), _auroc(logits, labels)
+        auroc = _auroc(logits, labels)
+        robust_auroc = _auroc(torch.cat(all_robust), labels) if all_robust else None
+        return total / labels.numel(), auroc, robust_auroc
 
     def load_best(self) -> None:
         if self.best_state is not None:
@@ -339,6 +411,12 @@ class _Trainer:
     def restore_flags(self) -> None:
         for p, flag in self.flags.items():
             p.requires_grad_(flag)
+
+
+def _generator(seed: int | None, purpose: str) -> torch.Generator:
+    """A CPU generator for one kind of draw: seeded from ``seed`` and ``purpose``, or from OS
+    entropy when ``seed`` is None."""
+    return make_generator(None if seed is None else derive_seed(seed, purpose))
 
 
 def _length(loader: Iterable[Any]) -> int | None:
