@@ -9,10 +9,12 @@ Example:
 """
 
 from hermes.errors import WeightsError
+from hermes.models.adversarial_training import AdversarialTraining
 from hermes.models.augmentation import Augmentation
 from hermes.models.checkpoint import Checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
 from hermes.models.history import EpochRecord, History
 from hermes.models.normalize import IMAGENET_MEAN, IMAGENET_STD, Normalize, normalize
+from hermes.models.registry import TESTED_MODELS, BuiltModel, available_models, build_model
 from hermes.models.resnet import ResNet18, resnet18
 from hermes.models.reuse import reuse_checkpoint
 from hermes.models.scores import positive_class_scores
@@ -21,13 +23,18 @@ from hermes.models.training import fine_tune
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "TESTED_MODELS",
+    "AdversarialTraining",
     "Augmentation",
+    "BuiltModel",
     "Checkpoint",
     "EpochRecord",
     "History",
     "Normalize",
     "ResNet18",
     "WeightsError",
+    "available_models",
+    "build_model",
     "fine_tune",
     "load_checkpoint",
     "normalize",

@@ -32,7 +32,7 @@ import dataclasses
 import numbers
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,12 +50,18 @@ from hermes.models._weight_files import (
     is_checkpoint,
     load_file,
 )
+from hermes.models.registry import BuiltModel, rebuild
 from hermes.models.resnet import ResNet18
 from hermes.version import __version__
 
 __all__ = ["Checkpoint", "load_checkpoint", "read_checkpoint", "save_checkpoint"]
 
-_ARCHITECTURES: dict[str, type[nn.Module]] = {ResNet18.builder_name: ResNet18}
+# Builder name -> a callable that takes the recorded builder arguments and returns the
+# architecture, randomly initialized (the checkpoint's weights are loaded after).
+_ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
+    ResNet18.builder_name: ResNet18,
+    BuiltModel.builder_name: rebuild,
+}
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,8 @@ class Checkpoint:
     """The contents of a checkpoint file, as :func:`read_checkpoint` returns them.
 
     Attributes:
-        builder: name of the hermes builder that made the model (``"resnet18"``).
+        builder: name of the hermes builder that made the model (``"resnet18"``, or
+            ``"build_model"`` with the architecture's name in ``builder_args["name"]``).
         builder_args: the builder arguments that fix the architecture.
         state_dict: the weights (CPU tensors unless read with another ``map_location``).
         metadata: everything else that was saved (``versions``, ``history``, ``protocol``, ...).
@@ -110,7 +117,8 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, **metadata: Any) 
     leaves a truncated checkpoint at ``path``.
 
     Args:
-        model: a model made by a hermes builder (:func:`~hermes.models.resnet18`), on any device.
+        model: a model made by a hermes builder (:func:`~hermes.models.resnet18` or
+            :func:`~hermes.models.build_model`), on any device.
         path: the file to write (parent directories must exist).
         **metadata: anything to keep with the weights (``history=``, ``protocol=``, ``seed=``,
             ...): ``None``, bools, numbers, strings, tensors, dataclasses and lists/tuples/dicts
@@ -128,8 +136,8 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, **metadata: Any) 
     builder = getattr(model, "builder_name", None)
     if not isinstance(model, nn.Module) or builder not in _ARCHITECTURES:
         raise TypeError(
-            "model must be built by a hermes builder (e.g. hermes.models.resnet18) so that its "
-            f"architecture can be recorded; got {type(model).__name__} (for other models save "
+            "model must be built by a hermes builder (hermes.models.resnet18 or build_model) so "
+            f"that its architecture can be recorded; got {type(model).__name__} (for other models save "
             "model.state_dict() with torch.save)"
         )
     if not isinstance(path, (str, os.PathLike)):

@@ -77,6 +77,8 @@ def test_metadata_is_kept(tmp_path, trained):
         "val_loss": 0.5,
         "val_auroc": 0.83,
         "lr": 1e-3,
+        "robust_val_auroc": None,
+        "train_eps": None,
     }
     assert meta["notes"]["sizes"] == (64, 32)
     assert torch.equal(meta["notes"]["mask"], torch.tensor([1, 0]))
