@@ -25,6 +25,7 @@ MODULES = (
     "hermes.plotting",
     "hermes.study",
     "hermes.errors",
+    "hermes.cli",
 )
 API_PATH = Path(__file__).with_name("api.md")
 
