@@ -4,6 +4,10 @@
 seed, batch size, threat model). A later run with different values stops with an error naming
 what changed instead of mixing results. Units are written atomically, so an interrupted run
 never leaves a half-written file, and existing files are never overwritten.
+
+Under ``torch.distributed`` a unit may be split into parts (runs of batches) computed by several
+ranks; each part is kept as ``part-*.pt`` until the whole unit is written, so a rerun that
+splits the same way reuses finished parts.
 """
 
 from __future__ import annotations
@@ -149,15 +153,19 @@ class ResultCache:
 
     def _path(self, unit: dict[str, Any]) -> Path:
         key = hashlib.sha256(json.dumps(unit, sort_keys=True).encode()).hexdigest()[:16]
-        return self.directory / f"unit-{key}.pt"
+        return self.directory / f"{'part' if 'batches' in unit else 'unit'}-{key}.pt"
 
-    def load(self, unit: dict[str, Any]) -> dict[str, Any] | None:
-        """The stored result of ``unit``, or None when it must be computed.
+    def load(
+        self, unit: dict[str, Any], part: tuple[int, int] | None = None
+    ) -> dict[str, Any] | None:
+        """The stored result of ``unit`` (of its batches ``part[0]`` to ``part[1] - 1`` when
+        ``part`` is given), or None when it must be computed.
 
         A unit file that cannot be read (truncated by a crash of the machine, edited) or that
         holds another unit is removed with a warning, so the unit is recomputed and written anew:
         every unit can be recomputed from the manifest's inputs, so nothing is lost.
         """
+        unit = _with_part(unit, part)
         path = self._path(unit)
         if not path.exists():
             return None
@@ -180,12 +188,37 @@ class ResultCache:
         path.unlink(missing_ok=True)
         return None
 
-    def save(self, unit: dict[str, Any], result: dict[str, Any]) -> None:
+    def save(
+        self, unit: dict[str, Any], result: dict[str, Any], part: tuple[int, int] | None = None
+    ) -> None:
+        unit = _with_part(unit, part)
         path = self._path(unit)
         if path.exists():
             return
         stored = {**result, "unit": json.dumps(unit, sort_keys=True)}
         write_atomic(path, lambda file: torch.save(stored, file))
+
+    def remove(self, unit: dict[str, Any], part: tuple[int, int] | None = None) -> None:
+        """Delete the stored result of ``unit`` (or of its ``part``), if any."""
+        self._path(_with_part(unit, part)).unlink(missing_ok=True)
+
+    def prune_parts(self, units: list[dict[str, Any]]) -> None:
+        """Delete every part file of these (finished) units, whatever its batches: parts left by
+        an interrupted run that the rerun split another way. Unreadable part files go too."""
+        wanted = {json.dumps(unit, sort_keys=True) for unit in units}
+        for path in self.directory.glob("part-*.pt"):
+            try:
+                stored = json.loads(torch.load(path, weights_only=True)["unit"])
+                stored.pop("batches")
+                stale = json.dumps(stored, sort_keys=True) in wanted
+            except Exception:  # damaged: of no use to any run
+                stale = True
+            if stale:
+                path.unlink(missing_ok=True)
+
+
+def _with_part(unit: dict[str, Any], part: tuple[int, int] | None) -> dict[str, Any]:
+    return unit if part is None else {**unit, "batches": [int(part[0]), int(part[1])]}
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:

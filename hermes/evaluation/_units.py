@@ -84,8 +84,11 @@ def run_unit(
     device: torch.device,
     progress: Any,
     settings: AdaptiveSettings,
+    batches: range | None = None,
 ) -> dict[str, Any]:
-    """Run one unit over all batches.
+    """Run one unit over all batches, or over the batches numbered in ``batches`` (a part of the
+    unit; every batch's seeds depend only on its number, so parts put together in order equal
+    the whole unit; the other batches are still read, not computed).
 
     Returns a dict with ``labels``; ``scores[threat][defense]`` (``threat`` is ``"clean"``,
     ``"gray-box"`` or ``"adaptive"``); for adaptive units ``candidates[defense][name]`` (each
@@ -120,6 +123,10 @@ def run_unit(
     defense_images = dict.fromkeys(defenses, 0)  # images pushed through each defense
     labels = []
     for index, (x, y) in enumerate(source):
+        if batches is not None and index not in batches:
+            if index >= batches.stop:
+                break
+            continue
         x, y = x.to(device), y.to(device)
         x_transfer, transfer_seconds = x, 0.0
         if need_transfer:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from typing import Any
@@ -10,6 +12,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from hermes import _distributed as dist
 from hermes._modes import eval_mode
 from hermes._validation import check_choice, check_number, check_positive_int
 from hermes.evaluation._assemble import assemble_report
@@ -19,8 +22,10 @@ from hermes.evaluation._cache import (
     describe,
     factory_identity,
     fingerprint_module,
+    fingerprint_tensors,
 )
-from hermes.evaluation._units import BASELINE, Unit, plan_units, run_unit
+from hermes.evaluation._schedule import run_units, unit_cost
+from hermes.evaluation._units import BASELINE, plan_units, run_unit
 from hermes.evaluation.adaptive import AdaptiveSettings, candidate_modes
 from hermes.evaluation.metric_grid import eps_key
 from hermes.evaluation.report import RobustnessReport
@@ -90,6 +95,8 @@ def evaluate_robustness(
         threat_model: ``"gray-box"``, ``"adaptive"`` or ``"both"`` (see above).
         batch_size: batch size for tensor and ``Dataset`` data.
         device: where to compute; the model and defenses are moved there. Default: the model's.
+            Under an NCCL process group (``torchrun``), ``None`` with a model on the CPU, or
+            ``"cuda"``, mean this rank's GPU, ``cuda:LOCAL_RANK`` (see ``docs/scaling.md``).
         seed: every random choice (PGD random starts, TVM masks) gets a per-batch seed derived
             from this one and the cell, so the same call gives the same grid. Modules' own
             ``generator`` attributes are replaced during the run and restored after.
@@ -108,6 +115,13 @@ def evaluate_robustness(
         sanity_eps: a large budget in ``(0, 1]`` at which every attack column is also run (a
             probe kept out of the grid, in ``report.sanity``); AUROC there should be about 0, and
             a cell where it is not is listed in ``report.diagnostics``.
+
+    Under ``torch.distributed`` (a process group initialised by the caller or ``torchrun``), the
+    units of the grid (and their batches, where units are too few) are split across the ranks,
+    the results gathered, and every rank returns the same report, equal bit for bit to one
+    process's with the same ``seed``; pass the same arguments and the whole data on every rank.
+    A ``cache_dir`` may be shared by the ranks: each unit is written by one rank, and a rerun
+    after a killed rank recomputes only what is missing. See ``docs/scaling.md``.
 
     Returns:
         A :class:`~hermes.evaluation.RobustnessReport`.
@@ -151,7 +165,12 @@ def evaluate_robustness(
         sanity_eps = eps_key(
             check_number(sanity_eps, "sanity_eps", low=0.0, high=1.0, low_inclusive=False)
         )
+    _check_not_sharded(data)
     source = BatchSource(data, batch_size)
+    if dist.rank_device().type == "cuda":  # NCCL: this rank's own GPU, not everyone's cuda:0
+        on_cpu = next((p.device.type for p in model.parameters()), "cpu") == "cpu"
+        if (device is None and on_cpu) or (device is not None and str(device) == "cuda"):
+            device = dist.rank_device()
     if device is not None:
         device = torch.device(device)
         model.to(device)
@@ -162,39 +181,50 @@ def evaluate_robustness(
 
     unit_epsilons = sorted({*epsilons, sanity_eps}) if sanity_eps is not None else epsilons
     units = plan_units(threat_model, list(attacks), unit_epsilons)
-    cache = None
-    if cache_dir is not None:
-        manifest = _manifest(model, source, defenses, threat_model, seed, batch_size)
+    manifest = keys = None
+    if cache_dir is not None or dist.get_world_size() > 1:
+        manifest = _manifest(model, source, defenses, threat_model, seed, batch_size, cache_dir)
         if threat_model != "gray-box":
             manifest["adaptive"] = adaptive.describe()
-        cache = ResultCache(cache_dir, manifest)
+        keys = [
+            unit.cache_key(factory_identity(attacks[unit.attack]) if unit.attack else None)
+            for unit in units
+        ]
+    if dist.get_world_size() > 1:
+        _check_same_on_every_rank({"manifest": manifest, "units": keys})
+    cache = None
+    if cache_dir is not None:
+        cache = dist.main_first(lambda: ResultCache(cache_dir, manifest))  # rank 0 writes it
 
-    results: dict[Unit, dict[str, Any]] = {}
     bar = tqdm(
-        total=len(units) * len(source),
-        disable=not progress,
+        total=len(units) * len(source),  # this rank's share, once planned
+        disable=not progress or not dist.is_main_process(),
         desc="evaluate_robustness",
         unit="batch",
     )
     with eval_mode(model), ExitStack() as modes, bar:
         for defense in defenses.values():  # scored (and attacked through) as at test time
             modes.enter_context(eval_mode(defense))
-        for unit in units:
-            factory = attacks.get(unit.attack)
-            stored = key = None
-            if cache is not None:
-                key = unit.cache_key(factory_identity(factory) if factory is not None else None)
-                stored = cache.load(key)
-            if stored is None:
-                bar.set_postfix_str(f"{unit.threat} {unit.attack or ''} eps={unit.eps:g}")
-                stored = run_unit(
-                    unit, model, source, defenses, factory, seed, device, bar, adaptive
-                )
-                if cache is not None and key is not None:
-                    cache.save(key, stored)
-            else:
-                bar.update(len(source))
-            results[unit] = stored
+        results = run_units(
+            units,
+            keys=keys if cache is not None else None,
+            cache=cache,
+            n_batches=len(source),
+            costs=lambda unit: unit_cost(unit, model, attacks.get(unit.attack), defenses, adaptive),
+            compute=lambda unit, batches: run_unit(
+                unit,
+                model,
+                source,
+                defenses,
+                attacks.get(unit.attack),
+                seed,
+                device,
+                bar,
+                adaptive,
+                batches,
+            ),
+            progress=bar,
+        )
     metadata = {
         "seed": seed,
         "batch_size": batch_size,
@@ -264,12 +294,43 @@ def _check_defenses(defenses: Any) -> dict[str, nn.Module]:
     return out
 
 
-def _manifest(model, source, defenses, threat_model, seed, batch_size) -> dict[str, Any]:
-    """What every cached unit depends on, besides its own attack and epsilon."""
+def _check_not_sharded(data: Any) -> None:
+    sampler = getattr(data, "sampler", None)
+    if dist.get_world_size() > 1 and isinstance(sampler, torch.utils.data.DistributedSampler):
+        raise ValueError(
+            "data must be the whole test set on every rank; got a DataLoader with a "
+            "DistributedSampler (evaluate_robustness splits the work across ranks itself)"
+        )
+
+
+def _check_same_on_every_rank(call: dict[str, Any]) -> None:
+    """Raise on every rank when the ranks were not given the same evaluation."""
+    digest = hashlib.sha256(json.dumps(call, sort_keys=True).encode()).hexdigest()
+    digests = dist.all_gather_object(digest)
+    differing = [r for r, d in enumerate(digests) if d != digests[0]]
+    if differing:
+        raise ValueError(
+            "evaluate_robustness must get the same model, data and settings on every rank; "
+            f"rank(s) {differing} differ from rank 0 (model weights, data, defenses, seed, "
+            "batch size, threat model, attacks or epsilons)"
+        )
+
+
+def _manifest(model, source, defenses, threat_model, seed, batch_size, cache_dir) -> dict[str, Any]:
+    """What every cached unit depends on, besides its own attack and epsilon.
+
+    Without a ``cache_dir`` (only asked for to compare the ranks of a distributed run) the data is
+    known by its length and first batch rather than read through once more.
+    """
+    if cache_dir is None:
+        first = fingerprint_tensors(*next(iter(source)))
+        data = f"{len(source)} batches, first {first}"
+    else:
+        data = source.fingerprint()
     return {
         "format": CACHE_FORMAT,
         "model": fingerprint_module(model),
-        "data": source.fingerprint(),
+        "data": data,
         "defenses": {name: fingerprint_module(d) for name, d in defenses.items()},
         "threat_model": threat_model,
         "seed": seed,
