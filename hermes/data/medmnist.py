@@ -20,6 +20,7 @@ from hermes.data._medmnist_flags import (
     file_keys,
     flag_info,
 )
+from hermes.data._positions import as_positions
 from hermes.errors import DataFileError
 
 __all__ = ["MedMNIST"]
@@ -209,7 +210,7 @@ class MedMNIST(Dataset):
             ``(images, labels)``: float32 ``(K, C, ...)`` in ``[0, 1]`` and the matching rows of
             :attr:`labels`. With a ``transform``, it is applied to each image.
         """
-        positions = _as_positions(index, len(self))
+        positions = as_positions(index, len(self))
         images = self._convert(self._array()[positions])
         if self.transform is not None and len(images):
             images = torch.stack([self.transform(image) for image in images])
@@ -314,29 +315,3 @@ class MedMNIST(Dataset):
         if self.info.multilabel:
             return torch.from_numpy(labels.astype(np.float32))
         return torch.from_numpy(labels.reshape(-1).astype(np.int64))
-
-
-def _as_positions(index: Any, n: int) -> np.ndarray:
-    """``index`` (slice, sequence, array or tensor of ints) as int64 positions in ``[0, n)``."""
-    if isinstance(index, slice):
-        return np.arange(*index.indices(n), dtype=np.int64)
-    if isinstance(index, torch.Tensor):
-        values = index.detach().cpu().numpy()
-    elif isinstance(index, (np.ndarray, list, tuple, range)):
-        values = np.asarray(index)
-    else:
-        raise TypeError(
-            f"index must be a slice or a 1-D sequence of ints; got {type(index).__name__}"
-        )
-    if values.size == 0:
-        values = values.astype(np.int64)
-    if values.ndim != 1 or values.dtype.kind not in "iu":
-        raise TypeError(
-            f"index must be a 1-D sequence of ints; got an array of shape {values.shape} and "
-            f"dtype {values.dtype}"
-        )
-    values = values.astype(np.int64)
-    bad = (values < -n) | (values >= n)
-    if bad.any():
-        raise IndexError(f"index must hold positions in [{-n}, {n}); got {int(values[bad][0])}")
-    return np.where(values < 0, values + n, values)

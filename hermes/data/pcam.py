@@ -17,6 +17,7 @@ from hermes._validation import check_bool, check_positive_int
 from hermes.data._checks import check_images_dataset, get_dataset, open_h5, read_labels
 from hermes.data._inflate import inflatable_rows_per_chunk, read_inflated
 from hermes.data._pcam_files import DOWNLOAD_HINT, check_split, find_split_files, resolve_path
+from hermes.data._positions import as_positions
 from hermes.data.subset import stratified_indices
 from hermes.errors import DataFileError, RangeError
 
@@ -147,7 +148,7 @@ class PCam(Dataset):
         if indices is not None:
             if limit is not None or stratify:
                 raise TypeError("indices cannot be combined with limit or stratify")
-            return _as_positions(indices, n, "indices", RangeError)
+            return as_positions(indices, n, "indices", RangeError)
         if limit is None:
             if stratify:
                 raise TypeError("stratify=True needs limit (the size of the sample)")
@@ -248,7 +249,7 @@ class PCam(Dataset):
         return self._images
 
     def _load(self, index: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        positions = _as_positions(index, len(self), "index", IndexError)
+        positions = as_positions(index, len(self), "index", IndexError)
         rows = self.rows[positions]
         images = _to_float(self._read_checked(rows))
         return images, self.labels[torch.from_numpy(positions)]
@@ -311,31 +312,3 @@ def _read_span(
     ):
         return
     images.read_direct(out, np.s_[first:stop])
-
-
-def _as_positions(index: Any, n: int, name: str, error: type[Exception]) -> np.ndarray:
-    """``index`` (slice, sequence, array or tensor of ints) as int64 positions in ``[0, n)``."""
-    if isinstance(index, slice):
-        return np.arange(*index.indices(n), dtype=np.int64)
-    if isinstance(index, torch.Tensor):
-        values = index.detach().cpu().numpy()
-    elif isinstance(index, (np.ndarray, list, tuple, range)):
-        values = np.asarray(index)
-    else:
-        raise TypeError(
-            f"{name} must be a slice or a 1-D sequence of ints; got {type(index).__name__}"
-        )
-    if values.size == 0:
-        values = values.astype(np.int64)
-    if values.ndim != 1 or values.dtype.kind not in "iu":
-        raise TypeError(
-            f"{name} must be a 1-D sequence of ints; got an array of shape {values.shape} "
-            f"and dtype {values.dtype}"
-        )
-    values = values.astype(np.int64)
-    bad = (values < -n) | (values >= n)
-    if bad.any():
-        raise error(
-            f"{name} must hold positions in [{-n}, {n}) for {n} patches; got {int(values[bad][0])}"
-        )
-    return np.where(values < 0, values + n, values)

@@ -35,6 +35,7 @@ from torch import nn
 
 from hermes._validation import check_positive_int
 from hermes.errors import ShapeError, WeightsError
+from hermes.models._load_state import load_keeping_fresh_head
 from hermes.models._model_parts import (
     KINETICS_MEAN,
     KINETICS_STD,
@@ -441,35 +442,8 @@ def _load_state(
     model: BuiltModel, state: Mapping[str, torch.Tensor], head: str, source: str
 ) -> None:
     """Load ``state`` into ``model``; keep the fresh head when the given one does not fit."""
-    state = _to_own_keys(state, head)
-    own = model.state_dict()
-    head_keys = [k for k in own if k.startswith("fc.")]
-    if not all(k in state and state[k].shape == own[k].shape for k in head_keys):
-        for key in [k for k in state if k.startswith("fc.")]:
-            state.pop(key)
-    missing = [
-        k
-        for k in own
-        if k not in state and k not in head_keys and not k.endswith("num_batches_tracked")
-    ]
-    unexpected = [k for k in state if k not in own]
-    mismatched = [
-        f"{k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
-        for k in state
-        if k in own and state[k].shape != own[k].shape
-    ]
-    if missing or unexpected or mismatched:
-        problems = []
-        for label, keys in (("missing", missing), ("unexpected", unexpected)):
-            if keys:
-                problems.append(f"{len(keys)} {label} key(s) such as {keys[:3]}")
-        if mismatched:
-            problems.append(f"{len(mismatched)} shape mismatch(es) such as {mismatched[:3]}")
-        raise WeightsError(
-            f"weights from {source} do not fit {model.builder_args['name']!r}: "
-            f"{'; '.join(problems)}"
-        )
-    model.load_state_dict(state, strict=False)
+    target = repr(model.builder_args["name"])
+    load_keeping_fresh_head(model, _to_own_keys(state, head), "fc.", target, source)
 
 
 def _unknown(name: str, known: list[str], prefix: str = "") -> str:

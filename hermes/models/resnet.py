@@ -28,6 +28,7 @@ from torchvision.models.resnet import BasicBlock
 
 from hermes._validation import check_positive_int
 from hermes.errors import WeightsError
+from hermes.models._load_state import load_keeping_fresh_head
 from hermes.models._weight_files import CHECKPOINT_FORMAT_KEY, is_checkpoint, load_file
 from hermes.models.normalize import IMAGENET_MEAN, IMAGENET_STD, Normalize
 
@@ -35,7 +36,6 @@ __all__ = ["ResNet18", "resnet18"]
 
 WeightsArg = str | os.PathLike | ResNet18_Weights | None
 
-_HEAD_KEYS = ("fc.weight", "fc.bias")
 
 
 class ResNet18(ResNet):
@@ -195,32 +195,4 @@ def _read_weights_file(path: Path) -> Mapping[str, Any]:
 
 def _load_into(model: ResNet18, state: Mapping[str, Any], source: str) -> None:
     """Load a torchvision-keyed state dict; keep a fresh head when the given one does not fit."""
-    own = model.state_dict()
-    state = dict(state)
-    if not all(k in state and state[k].shape == own[k].shape for k in _HEAD_KEYS):
-        for key in _HEAD_KEYS:
-            state.pop(key, None)
-    # torchvision's older weight files have no BatchNorm step counters; BatchNorm itself fills
-    # them in (as torchvision's own strict loading does), so they are not missing.
-    missing = [
-        k
-        for k in own
-        if k not in state and k not in _HEAD_KEYS and not k.endswith("num_batches_tracked")
-    ]
-    unexpected = [k for k in state if k not in own]
-    mismatched = [
-        f"{k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
-        for k in state
-        if k in own and state[k].shape != own[k].shape
-    ]
-    if missing or unexpected or mismatched:
-        problems = []
-        for label, keys in (("missing", missing), ("unexpected", unexpected)):
-            if keys:
-                problems.append(f"{len(keys)} {label} key(s) such as {keys[:3]}")
-        if mismatched:
-            problems.append(f"{len(mismatched)} shape mismatch(es) such as {mismatched[:3]}")
-        raise WeightsError(
-            f"weights from {source} do not fit a torchvision ResNet-18: {'; '.join(problems)}"
-        )
-    model.load_state_dict(state, strict=False)
+    load_keeping_fresh_head(model, state, "fc.", "a torchvision ResNet-18", source)
