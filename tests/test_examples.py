@@ -154,3 +154,19 @@ def test_reproduce_study_fast(tmp_path, capsys) -> None:
 def test_defense_gallery_renders(tmp_path) -> None:
     path = load("defense_gallery").main(["--output", str(tmp_path / "gallery.png"), "--dpi", "40"])
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_robust_training_fast(tmp_path, capsys) -> None:
+    result = load("robust_training").main(
+        ["--output", str(tmp_path), "--n-train", "32", "--n-eval", "16", "--n-certify", "8",
+         "--crop", "32", "--epochs", "1", "--train-steps", "1", "--pgd-steps", "1",
+         *TRAIN_FAST]  # fmt: skip
+    )
+    assert set(result["reports"]) == {"standard", "PGD-AT", "TRADES"}
+    out = capsys.readouterr().out
+    assert "| standard |" in out and "| TRADES |" in out  # one row per model
+    assert "Smoothed noise-trained model" in out
+    certified = result["certified"]
+    assert certified.radii[0] == 0.0
+    for name in ("tables.md", "certified.json", "tradeoff.png", "certified.png"):
+        assert (tmp_path / name).stat().st_size > 0
