@@ -158,9 +158,11 @@ def test_defense_gallery_renders(tmp_path) -> None:
 
 def test_robust_training_fast(tmp_path, capsys) -> None:
     result = load("robust_training").main(
-        ["--output", str(tmp_path), "--n-train", "32", "--n-eval", "16", "--n-certify", "8",
-         "--crop", "32", "--epochs", "1", "--train-steps", "1", "--pgd-steps", "1",
-         *TRAIN_FAST]  # fmt: skip
+        [
+            *("--output", str(tmp_path), "--n-train", "32", "--n-eval", "16", "--n-certify", "8"),
+            *("--crop", "32", "--epochs", "1", "--train-steps", "1", "--pgd-steps", "1"),
+            *TRAIN_FAST,
+        ]
     )
     assert set(result["reports"]) == {"standard", "PGD-AT", "TRADES"}
     out = capsys.readouterr().out

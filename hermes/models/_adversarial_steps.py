@@ -147,8 +147,13 @@ def adversarial_loss(
     epoch: int,
     generator: torch.Generator,
     name: str = "train_data labels",
+    craft_model: nn.Module | None = None,
 ) -> torch.Tensor:
     """The mean training objective of ``setting`` on one batch (graph attached for backward).
+
+    ``craft_model`` (default: ``model``) crafts the examples: under ``DistributedDataParallel``
+    pass the wrapped model as ``model`` and the plain module as ``craft_model``, so the
+    attack's own forward and backward passes do not enter DDP's gradient synchronisation.
 
     - ``"pgd"`` and ``"fast"``: ``mean(L(f(x_adv), y))``, ``L`` the classification loss.
     - ``"trades"``: ``mean(L(f(x), y) + beta * KL(f(x) || f(x_adv)))``; both forward passes run
@@ -156,7 +161,8 @@ def adversarial_loss(
 
     ``x_adv`` comes from :func:`craft_examples` (eval mode).
     """
-    x_adv = craft_examples(model, x, y, setting, epoch, generator, name)
+    crafter = model if craft_model is None else craft_model
+    x_adv = craft_examples(crafter, x, y, setting, epoch, generator, name)
     if setting.method != "trades":
         return classification_loss(model(x_adv).float(), y, name).mean()
     clean = model(x).float()

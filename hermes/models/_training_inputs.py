@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler, TensorDataset
 
 from hermes._data_args import as_tensor_pair, check_batch
 from hermes._validation import (
@@ -29,11 +29,13 @@ from hermes.models.augmentation import Augmentation
 __all__ = [
     "KEEP",
     "PROTOCOLS",
+    "RankBatches",
     "TrainingConfig",
     "checked_batches",
     "find_head",
     "make_augmentation",
     "make_loader",
+    "make_rank_loader",
     "resolve_device",
 ]
 
@@ -72,6 +74,112 @@ def make_loader(
         generator=generator if shuffle else None,
         num_workers=config.num_workers,
     )
+
+
+class RankBatches(Sampler[list[int]]):
+    """This rank's share of every global batch a single process would draw.
+
+    The global batches are those of ``DataLoader(dataset, batch_size, shuffle=..., generator=g)``
+    in one process: the same ``BatchSampler(RandomSampler(dataset, generator=g), batch_size)``
+    drawn from a generator with the same seed (give the ``DataLoader`` that generator too: it
+    draws its workers' base seed from it, as the single-process loader does). Each global batch
+    of ``L`` indices is split into ``world`` contiguous slices, rank ``r`` taking
+    ``[L * r // world, L * (r + 1) // world)``: equal slices for full batches (``batch_size``
+    divisible by ``world``), sizes differing by at most one for the last, partial batch.
+
+    The order is a stream, as in one process: pass ``e`` (from 0) is the ``e``-th draw of the
+    generator, identical on every rank as long as every rank runs every pass.
+    :meth:`set_epoch` checks that the ranks are in step.
+
+    Args:
+        sampler: the global order (a ``RandomSampler`` or ``SequentialSampler``).
+        batch_size: the global batch size.
+        rank: this process's rank.
+        world: the number of processes.
+
+    Example:
+        >>> from torch.utils.data import SequentialSampler
+        >>> [list(b) for b in RankBatches(SequentialSampler(range(10)), 4, rank=1, world=2)]
+        [[2, 3], [6, 7], [9]]
+    """
+
+    def __init__(self, sampler: Sampler[int], batch_size: int, *, rank: int, world: int) -> None:
+        self.batches = BatchSampler(sampler, batch_size, drop_last=False)
+        self.rank = rank
+        self.world = world
+        self.passes = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Check that this is pass ``epoch`` (from 0) over the data, as on every other rank."""
+        if epoch != self.passes:
+            raise RuntimeError(
+                f"the training order is a stream shared by all ranks: pass {self.passes} comes "
+                f"next, not pass {epoch}"
+            )
+
+    def __iter__(self) -> Iterator[list[int]]:
+        self.passes += 1
+        for batch in self.batches:
+            size = len(batch)
+            yield batch[size * self.rank // self.world : size * (self.rank + 1) // self.world]
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def make_rank_loader(
+    data: Any,
+    name: str,
+    config: TrainingConfig,
+    generator: torch.Generator | None,
+    *,
+    rank: int,
+    world: int,
+) -> Iterable[Any]:
+    """The training loader of one rank of ``world``: its share of each global batch of
+    ``config.batch_size`` (:class:`RankBatches`), shuffled by ``generator`` exactly as
+    :func:`make_loader` shuffles in one process. A ``DataLoader`` is used as given.
+
+    Raises:
+        ValueError: ``batch_size`` is not divisible by ``world``, or the last, partial batch
+            has fewer samples than there are ranks (a rank would get none).
+    """
+    if isinstance(data, DataLoader):
+        return data
+    batch_size = config.batch_size
+    if batch_size % world:
+        raise ValueError(
+            f"batch_size must be divisible by the number of processes ({world}): it is the "
+            f"global batch, split evenly across the ranks; got batch_size={batch_size}"
+        )
+    dataset = _as_dataset(data, name)
+    n = len(dataset)  # type: ignore[arg-type]
+    last = n % batch_size
+    if 0 < last < world:
+        raise ValueError(
+            f"batch_size must leave a last batch of at least one sample per process: {name} "
+            f"has {n} samples, so batch_size={batch_size} leaves a last batch of {last}, fewer "
+            f"than the {world} processes; choose another batch_size"
+        )
+    order = torch.utils.data.RandomSampler(dataset, generator=generator)
+    return DataLoader(
+        dataset,
+        batch_sampler=RankBatches(order, batch_size, rank=rank, world=world),
+        generator=generator,
+        num_workers=config.num_workers,
+    )
+
+
+def _as_dataset(data: Any, name: str) -> Dataset:
+    pair = as_tensor_pair(data, name)
+    if pair is not None:
+        data = TensorDataset(*pair)
+    if not isinstance(data, Dataset):
+        raise TypeError(
+            f"{name} must be a torch Dataset, a DataLoader or a pair (images, labels) of tensors; "
+            f"got {type(data).__name__}"
+        )
+    return data
 
 
 def find_head(model: nn.Module, head: Any, needed: bool) -> nn.Module | None:

@@ -22,8 +22,10 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Iterable
+import warnings
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Literal
 
@@ -33,6 +35,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from hermes import _distributed as dist
 from hermes._losses import classification_loss
 from hermes._random import derive_seed, make_generator, seeded_global_rng
 from hermes.models._adversarial_steps import (
@@ -46,6 +49,7 @@ from hermes.models._training_inputs import (
     find_head,
     make_augmentation,
     make_loader,
+    make_rank_loader,
     resolve_device,
 )
 from hermes.models.adversarial_training import AdversarialTraining
@@ -157,6 +161,27 @@ def fine_tune(
             longer than the training names ``warmup_epochs``), images outside ``[0, 1]``,
             labels that do not fit the output, or validation data with a single class.
         RuntimeError: the validation scores became NaN (training diverged).
+
+    Under ``torch.distributed`` (a process group of more than one rank, as ``torchrun`` starts;
+    see ``docs/scaling.md``), every rank calls ``fine_tune`` with the same arguments:
+
+    - ``batch_size`` stays the *global* batch: each rank trains on its ``batch_size / world``
+      share of the global batches one process would draw with the same ``seed`` (so it must be
+      divisible by the number of ranks), the model wrapped in ``DistributedDataParallel``; the
+      loss is weighted so that the averaged gradient is the global batch's. Without
+      augmentation, noise or adversarial training (and with BatchNorm synchronised or frozen),
+      the weights match a single-process run up to float rounding.
+    - On CUDA, BatchNorm layers become ``SyncBatchNorm`` while training (back to the original
+      modules afterwards); on the CPU (gloo) they keep per-rank batch statistics, with a warning.
+    - Augmentation, noise, adversarial random starts and the global RNG draw per-rank streams
+      derived from ``seed``: augmented runs match a single-process run in distribution only.
+    - Every rank validates on the whole ``val_data``; rank 0's numbers are broadcast, so all
+      ranks keep the same epoch, stop at the same time and return the same model and history.
+    - Only rank 0 shows progress bars; ``fine_tune`` writes no files (save the checkpoint on
+      rank 0 only: ``if hermes._distributed.is_main_process(): save_checkpoint(...)``).
+    - A ``DataLoader`` given as ``train_data`` is used as given (give it a
+      ``DistributedSampler``; its ``set_epoch`` is called every epoch).
+    - Returns the plain model (never the DDP wrapper) on every rank.
     """
     config = TrainingConfig(
         protocol=protocol,
@@ -180,31 +205,91 @@ def fine_tune(
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     head_module = find_head(model, head, needed=config.protocol != "ft")
-    augmentation = make_augmentation(augment, config.seed)
-    device = resolve_device(model, device)
+    world, rank = dist.get_world_size(), dist.get_rank()
+    seed = config.seed
+    if world > 1 and seed is None:  # the ranks must shuffle alike: rank 0's random seed
+        seed = dist.broadcast_object(int(torch.randint(2**62, ()).item()))
+        config = dataclasses.replace(config, seed=seed)
+    # Per-sample randomness differs between ranks: each draws its own stream from the seed.
+    rank_seed = seed if world == 1 or seed is None else derive_seed(seed, f"rank {rank}")
+    augmentation = make_augmentation(augment, rank_seed)
+    device = _device(model, device, world)
     use_amp = device.type == "cuda" if config.amp is None else config.amp
     model.to(device)
     if augmentation is not None:
         augmentation.to(device)
 
-    seed = config.seed
     shuffle_generator = None if seed is None else torch.Generator().manual_seed(seed)
-    train_loader = make_loader(train_data, "train_data", config, shuffle_generator, shuffle=True)
+    if world == 1:
+        train_loader = make_loader(
+            train_data, "train_data", config, shuffle_generator, shuffle=True
+        )
+    else:
+        train_loader = make_rank_loader(
+            train_data, "train_data", config, shuffle_generator, rank=rank, world=world
+        )
     val_loader = make_loader(val_data, "val_data", config, None, shuffle=False)
 
     phases = config.phases
-    trainer = _Trainer(model, head_module, augmentation, device, use_amp, config)
-    rng = nullcontext() if seed is None else seeded_global_rng(seed, device)
+    trainer = _Trainer(model, head_module, augmentation, device, use_amp, config, rank_seed)
+    rng = nullcontext() if rank_seed is None else seeded_global_rng(rank_seed, device)
     history = History(protocol=config.protocol, keep=config.keep)
     total = sum(p[1] for p in phases)
-    with rng, tqdm(total=total, desc="fine-tune", disable=not config.progress) as bar:
+    show = config.progress and dist.is_main_process()
+    restore_norms = _sync_batch_norm(model, device) if world > 1 else None
+    with rng, tqdm(total=total, desc="fine-tune", disable=not show) as bar:
         try:
             for phase, epochs, lr in phases:
                 trainer.run_phase(phase, epochs, lr, train_loader, val_loader, history, bar)
         finally:
             trainer.restore_flags()
+            if restore_norms is not None:
+                restore_norms()
     trainer.load_best()
     return model.eval(), history
+
+
+def _device(model: nn.Module, device: Any, world: int) -> torch.device:
+    """Where to train: as in one process, except that under NCCL a model on the CPU (with
+    ``device=None``) or ``device="cuda"`` means this rank's own GPU."""
+    if world > 1 and dist.rank_device().type == "cuda":
+        on_cpu = next((p.device.type for p in model.parameters()), "cpu") == "cpu"
+        if (device is None and on_cpu) or (device is not None and str(device) == "cuda"):
+            return dist.rank_device()
+    return resolve_device(model, device)
+
+
+def _sync_batch_norm(model: nn.Module, device: torch.device) -> Callable[[], None] | None:
+    """Swap ``model``'s BatchNorm layers for ``SyncBatchNorm`` in place (CUDA only; they share
+    the parameters and running statistics) and return what swaps them back. On the CPU, where
+    ``SyncBatchNorm`` does not run, warn that each rank normalises by its own share's statistics
+    and return ``None``."""
+    norms = [
+        (parent, name, child)
+        for parent in model.modules()
+        for name, child in parent.named_children()
+        if isinstance(child, nn.modules.batchnorm._BatchNorm)
+        and not isinstance(child, nn.SyncBatchNorm)
+    ]
+    if not norms:
+        return None
+    if device.type != "cuda":
+        warnings.warn(
+            "fine_tune under torch.distributed on the CPU: SyncBatchNorm runs on CUDA only, so "
+            "each rank's BatchNorm layers use the statistics of its own share of the batch "
+            "(the result differs from one process with the global batch; see docs/scaling.md)",
+            UserWarning,
+            stacklevel=3,
+        )
+        return None
+    for parent, name, child in norms:
+        setattr(parent, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
+
+    def restore() -> None:
+        for parent, name, child in norms:
+            setattr(parent, name, child)
+
+    return restore
 
 
 class _Trainer:
@@ -218,14 +303,19 @@ class _Trainer:
         device: torch.device,
         amp: bool,
         config: TrainingConfig,
+        rank_seed: int | None = None,
     ) -> None:
         self.model = model
+        # What the training step calls: ``model`` itself, or (under torch.distributed) its
+        # DistributedDataParallel wrapper, made anew each phase for the phase's parameters.
+        self.net = model
+        self.world = dist.get_world_size()
         self.head = head
         self.augmentation = augmentation
         self.device = device
         self.amp = amp
         self.config = config
-        self.progress = config.progress
+        self.progress = config.progress and dist.is_main_process()
         self.flags = {p: p.requires_grad for p in model.parameters()}
         self.best_auroc = -math.inf
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -235,10 +325,11 @@ class _Trainer:
         self.epochs_run = 0  # over all phases: the warm-up of eps counts them
         # Crafting, noise and the robust validation attack each draw from their own generator,
         # seeded from the run's seed, never from the global RNG.
-        self.craft_generator = _generator(config.seed, "adversarial")
-        self.noise_generator = _generator(config.seed, "noise")
+        # Under torch.distributed each rank has its own streams (rank_seed: derived from seed).
+        self.craft_generator = _generator(rank_seed, "adversarial")
+        self.noise_generator = _generator(rank_seed, "noise")
         # Every epoch's robust validation restarts from this seed, so epochs are compared on the
-        # same random starts.
+        # same random starts (the same on every rank).
         self.val_seed = _generator(config.seed, "robust validation").initial_seed()
 
     def run_phase(
@@ -252,6 +343,9 @@ class _Trainer:
         bar: tqdm,
     ) -> None:
         params = self._trainable(phase)
+        # DDP synchronises the parameters that require gradients when it is built: wrap anew
+        # for each phase's trainable set (LP trains the head only).
+        self.net = dist.wrap_model(self.model) if self.world > 1 else self.model
         optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=self.config.weight_decay)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer,
@@ -267,8 +361,17 @@ class _Trainer:
             train_eps = (
                 None if self.adversarial is None else self.adversarial.eps_at(self.epochs_run)
             )
+            if self.world > 1:
+                _set_epoch(train_loader, self.epochs_run - 1)
             train_loss = self._train_epoch(phase, epoch, epochs, train_loader, optimizer)
+            if self.world > 1:  # BatchNorm statistics: rank 0's everywhere (DDP's convention)
+                for buffer in self.model.buffers():
+                    torch.distributed.broadcast(buffer, src=0)
             val_loss, val_auroc, robust_auroc = self._validate(val_loader)
+            if self.world > 1:  # every rank decides on rank 0's numbers
+                val_loss, val_auroc, robust_auroc = dist.broadcast_object(
+                    (val_loss, val_auroc, robust_auroc)
+                )
             # keep="robust" is only accepted with adversarial training, so the metric exists
             metric = robust_auroc if self.config.keep == "robust" else val_auroc
             metric = val_auroc if metric is None else metric
@@ -305,6 +408,7 @@ class _Trainer:
                 bar.update(epochs - epoch)
                 break
         self.load_best()
+        self.net = self.model
 
     def _trainable(self, phase: str) -> list[nn.Parameter]:
         if phase == "lp":
@@ -357,13 +461,19 @@ class _Trainer:
                 x = add_gaussian_noise(x, self.config.noise_sigma, self.noise_generator)
             with self._autocast():
                 if self.adversarial is None:
-                    loss = _loss(self.model(x).float(), y, "train_data")
+                    loss = _loss(self.net(x).float(), y, "train_data")
                 else:
                     loss = adversarial_loss(
-                        self.model, x, y, self.adversarial, self.epochs_run, self.craft_generator
+                        self.net,
+                        x,
+                        y,
+                        self.adversarial,
+                        self.epochs_run,
+                        self.craft_generator,
+                        craft_model=self.model,
                     )
             optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
+            self.scaler.scale(self._global_weight(loss, x.shape[0])).backward()
             self.scaler.step(optimizer)
             self.scaler.update()
             total += float(loss.detach()) * x.shape[0]
@@ -371,9 +481,22 @@ class _Trainer:
             batches.update(1)
             batches.set_postfix(loss=f"{total / count:.4f}")
         batches.close()
+        if self.world > 1:  # the mean over the global batches, the same on every rank
+            total, count = _sum_over_ranks(total, count)
         if count == 0:
             raise ValueError("train_data is empty")
         return total / count
+
+    def _global_weight(self, loss: torch.Tensor, n: int) -> torch.Tensor:
+        """``loss`` (this rank's mean over its ``n`` samples) weighted so that DDP's average of
+        the ranks' gradients is the gradient of the global batch's mean loss: ``n * world /
+        n_global``, exactly 1 when the global batch splits evenly."""
+        if self.world == 1:
+            return loss
+        n_global = int(_sum_over_ranks(float(n))[0])
+        if n * self.world == n_global:
+            return loss
+        return loss * (n * self.world / n_global)
 
     @torch.no_grad()
     def _validate(self, loader: Iterable[Any]) -> tuple[float, float, float | None]:
@@ -411,6 +534,22 @@ class _Trainer:
     def restore_flags(self) -> None:
         for p, flag in self.flags.items():
             p.requires_grad_(flag)
+
+
+def _sum_over_ranks(*values: float) -> tuple[float, ...]:
+    """Each of ``values`` summed over all ranks (float64, on the device the backend needs)."""
+    tensor = torch.tensor(values, dtype=torch.float64, device=dist.rank_device())
+    torch.distributed.all_reduce(tensor)
+    return tuple(tensor.tolist())
+
+
+def _set_epoch(loader: Any, epoch: int) -> None:
+    """Call ``set_epoch(epoch)`` on the loader's sampler and batch sampler that have one."""
+    for sampler in {
+        id(s): s for s in (getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None))
+    }.values():
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
 
 
 def _generator(seed: int | None, purpose: str) -> torch.Generator:
