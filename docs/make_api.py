@@ -10,6 +10,7 @@ import argparse
 import importlib
 import inspect
 import sys
+import typing
 from pathlib import Path
 
 MODULES = (
@@ -24,6 +25,7 @@ MODULES = (
     "hermes.certify",
     "hermes.plotting",
     "hermes.study",
+    "hermes.tasks",
     "hermes.errors",
     "hermes.cli",
 )
@@ -78,6 +80,9 @@ def render() -> str:
         for name in module.__all__:
             obj = getattr(module, name)
             if inspect.ismodule(obj):
+                continue
+            if typing.get_origin(obj) is not None:  # a type alias such as Literal[...]
+                lines.append(f"- `{name}` (type): `{obj!r}`")
                 continue
             kind = "class" if inspect.isclass(obj) else "function" if callable(obj) else "value"
             lines.append(f"- `{name}` ({kind}): {summary(obj)}".rstrip(": "))

@@ -17,6 +17,7 @@ from hermes._validation import (
     check_labels,
     check_number,
 )
+from hermes.errors import RangeError, ShapeError
 
 __all__ = ["call_checked", "check_eps", "check_inputs", "check_model", "normalize_norm"]
 
@@ -52,8 +53,21 @@ def check_eps(eps: object, name: str = "eps") -> float:
 
 
 def check_inputs(x: object, y: object) -> torch.Tensor:
-    """Check an attack's images ``x`` and labels ``y``; return the labels on ``x``'s device."""
+    """Check an attack's images ``x`` and labels ``y``; return the labels on ``x``'s device.
+
+    ``y`` is ``(B,)`` or ``(B, 1)`` class indices, or ``(B, K)`` float multi-label targets of
+    0/1 (``K > 1``), which the loss then checks against the model's ``K`` logits.
+    """
     check_images(x, "x")
+    if isinstance(y, torch.Tensor) and y.ndim == 2 and y.shape[1] > 1 and y.is_floating_point():
+        if y.shape[0] != x.shape[0]:
+            raise ShapeError(
+                f"y must hold one row of targets per image: expected {x.shape[0]} rows, "
+                f"got {y.shape[0]}"
+            )
+        if y.numel() and not bool(((y == 0) | (y == 1)).all()):
+            raise RangeError("y of shape (B, K) must hold multi-label targets 0 or 1")
+        return y.to(x.device)
     return check_labels(y, x.shape[0], "y").to(x.device)
 
 

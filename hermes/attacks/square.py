@@ -49,6 +49,7 @@ from hermes.attacks._square_updates import (
     side_lengths,
 )
 from hermes.attacks.base import Attack
+from hermes.errors import ShapeError
 
 __all__ = ["SQUARE_SETTINGS", "Square", "run_square", "square"]
 
@@ -341,6 +342,11 @@ def run_square(
     eot_samples: int,
 ) -> torch.Tensor:
     """:func:`square` on checked input (images, labels on ``x``'s device, and settings)."""
+    if y.ndim != 1:  # the attack modules' shared check lets (B, K) multi-label targets through
+        raise ShapeError(
+            f"y must be (B,) class indices for Square; multi-label targets of shape "
+            f"{tuple(y.shape)} are not supported by Square yet (use PGD or APGD)"
+        )
     if eps == 0.0 or x.shape[0] == 0:
         return x.detach().clone()
     x = x.detach()

@@ -6,6 +6,7 @@ from hermes.evaluation.metric_grid import MetricGrid
 from hermes.evaluation.model_table import models_table
 from hermes.evaluation.report import RobustnessReport
 from hermes.evaluation.robustness import BASELINE, evaluate_robustness
+from hermes.evaluation.task_metrics import accuracy, auroc_per_class
 
 __all__ = [
     "BASELINE",
@@ -13,6 +14,8 @@ __all__ = [
     "Diagnostic",
     "MetricGrid",
     "RobustnessReport",
+    "accuracy",
+    "auroc_per_class",
     "evaluate_robustness",
     "models_table",
 ]
