@@ -51,8 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=None, help="real PCam files (optional)")
     parser.add_argument("--output", type=Path, default=Path("outputs/robust_training"))
     parser.add_argument("--n-train", type=int, default=256, help="training patches used")
-    parser.add_argument("--n-eval", type=int, default=128, help="test patches evaluated")
-    parser.add_argument("--n-certify", type=int, default=64, help="test patches certified")
+    parser.add_argument("--n-eval", type=int, default=96, help="test patches evaluated")
+    parser.add_argument("--n-certify", type=int, default=32, help="test patches certified")
     parser.add_argument("--crop", type=int, default=48, help="centre crop (96: whole patch)")
     parser.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs per model")
     parser.add_argument("--eps", type=float, default=0.03, help="training and headline budget")
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             model,
             (test_x[: args.n_eval], test_y[: args.n_eval]),
             attacks={"PGD": partial(PGD, steps=args.pgd_steps)},
-            epsilons=[args.eps / 3, args.eps, 2 * args.eps],
+            epsilons=[args.eps, 2 * args.eps],
             defenses={"Median": MedianSmoothing(3)},
             threat_model="both",
             batch_size=args.batch_size,
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         alpha=0.001,
         attack_steps=args.pgd_steps,
         eot_samples=4,
-        vote_draws=64,
+        vote_draws=32,
         batch_size=args.batch_size,
         seed=args.seed,
         progress=progress,
