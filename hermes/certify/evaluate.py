@@ -201,7 +201,7 @@ def _report(
         "empirical_accuracy": None,
         "empirical_auroc": None,
     }
-    diagnostics: list[str] = []
+    diagnostics = _one_class_check(classes, labels)
     if votes:
         vote, score = torch.cat(votes, dim=1), torch.cat(scores, dim=1)
         curves["empirical_accuracy"] = (vote == labels[None]).double().mean(dim=1).tolist()
@@ -227,3 +227,22 @@ def _report(
         diagnostics=diagnostics,
         **curves,
     )
+
+
+def _one_class_check(classes: torch.Tensor, labels: torch.Tensor) -> list[str]:
+    """A diagnostic when the smoothed classifier gives one class to every image it does not
+    abstain on while the labels hold several: its certified accuracy is then the class prior.
+
+    The usual cause is a base model that was never accurate under the smoothing noise, e.g.
+    BatchNorm running statistics that had too few updates to match noisy inputs: the base
+    model's AUROC can be high while every hard vote goes to one class.
+    """
+    predicted = classes[classes >= 0].unique()
+    if labels.unique().numel() < 2 or predicted.numel() != 1:
+        return []
+    return [
+        f"the smoothed classifier predicts class {int(predicted)} for every image it does not "
+        "abstain on, so its certified accuracy is the class prior; check the base model's "
+        "accuracy under noise of this sigma (too few BatchNorm updates in noise training, or "
+        "too large a sigma)"
+    ]

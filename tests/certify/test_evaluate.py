@@ -112,3 +112,19 @@ def test_bad_arguments_name_them(linear_task) -> None:
         evaluate_certified(smoothed, (x, y), radii=[-0.1])
     with pytest.raises(ValueError, match="n0 must be <= n"):
         evaluate_certified(smoothed, (x, y), n0=20, n=10, attack_steps=None, progress=False)
+
+
+def test_a_one_class_smoothed_classifier_is_reported(linear_task) -> None:
+    model, x, y, _ = linear_task
+    constant = nn.Sequential(nn.Flatten(), nn.Linear(16, 1))
+    with torch.no_grad():
+        constant[1].weight.copy_(model[1].weight)
+        constant[1].bias.fill_(100.0)  # every vote goes to class 1, AUROC of the logits unchanged
+    report = evaluate_certified(
+        RandomizedSmoothing(constant, SIGMA), (x, y), radii=RADII, n0=20, n=100,
+        attack_steps=None, progress=False,
+    )  # fmt: skip
+    assert report.certified_accuracy[0] == pytest.approx(float(y.double().mean()))
+    assert len(report.diagnostics) == 1
+    assert "predicts class 1 for every image" in report.diagnostics[0]
+    assert "Sanity check failed" in report.table()
