@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from hermes._validation import check_images, check_labels, check_same_batch
+from hermes._validation import check_images, check_same_batch, check_targets
 
 __all__ = ["as_tensor_pair", "check_batch"]
 
@@ -36,8 +36,8 @@ def as_tensor_pair(data: Any, name: str) -> tuple[torch.Tensor, torch.Tensor] | 
                 f"({type(images).__name__}, {type(labels).__name__})"
             )
         return None
-    check_images(images, f"{name} images")
-    labels = check_labels(labels, images.shape[0], f"{name} labels")
+    check_images(images, f"{name} images", volumes=True)
+    labels = check_targets(labels, images.shape[0], f"{name} labels")
     check_same_batch(images, labels, (f"{name} images", f"{name} labels"))
     return images, labels
 
@@ -59,5 +59,5 @@ def check_batch(batch: Any, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     images, labels = batch[0], batch[1]
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"{name} images must be tensors; got {type(images).__name__}")
-    check_images(images, f"{name} images")
-    return images, check_labels(torch.as_tensor(labels), images.shape[0], f"{name} labels")
+    check_images(images, f"{name} images", volumes=True)
+    return images, check_targets(torch.as_tensor(labels), images.shape[0], f"{name} labels")

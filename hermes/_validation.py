@@ -34,9 +34,11 @@ __all__ = [
     "check_odd_int",
     "check_positive_int",
     "check_same_batch",
+    "check_targets",
 ]
 
 _IMAGE_SPEC = "a 4-D float tensor (B, C, H, W) in [0, 1]"
+_VOLUME_SPEC = "a 4-D float tensor (B, C, H, W) or 5-D volume (B, C, D, H, W) in [0, 1]"
 
 
 def _describe(value: Any) -> str:
@@ -45,29 +47,34 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
-def check_images(x: Any, name: str = "x", *, check_range: bool = True) -> torch.Tensor:
-    """Check that ``x`` is a finite 4-D float tensor ``(B, C, H, W)`` with values in ``[0, 1]``.
+def check_images(
+    x: Any, name: str = "x", *, check_range: bool = True, volumes: bool = False
+) -> torch.Tensor:
+    """Check that ``x`` is a finite 4-D float tensor ``(B, C, H, W)`` with values in ``[0, 1]``
+    (or, with ``volumes=True``, also a 5-D volume ``(B, C, D, H, W)``).
 
     Args:
         x: the value to check.
         name: the argument's name, used in the error message.
         check_range: also check that every value lies in ``[0, 1]``.
+        volumes: also accept 5-D volumes (where the caller works on any spatial rank).
 
     Returns:
         ``x`` itself.
 
     Raises:
         TypeError: ``x`` is not a floating-point tensor.
-        ShapeError: ``x`` is not 4-D.
+        ShapeError: ``x`` is not 4-D (or 5-D where volumes are accepted).
         RangeError: ``x`` holds NaN/inf or values outside ``[0, 1]``.
     """
+    spec = _VOLUME_SPEC if volumes else _IMAGE_SPEC
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be {_IMAGE_SPEC}; got {_describe(x)}")
-    if x.ndim != 4:
-        raise ShapeError(f"{name} must be {_IMAGE_SPEC}; got shape {tuple(x.shape)}")
+        raise TypeError(f"{name} must be {spec}; got {_describe(x)}")
+    if x.ndim != 4 and not (volumes and x.ndim == 5):
+        raise ShapeError(f"{name} must be {spec}; got shape {tuple(x.shape)}")
     if not x.is_floating_point():
         raise TypeError(
-            f"{name} must be {_IMAGE_SPEC}; got dtype {x.dtype} "
+            f"{name} must be {spec}; got dtype {x.dtype} "
             "(convert uint8 images with x.float() / 255)"
         )
     if x.numel() == 0:
@@ -128,6 +135,37 @@ def check_labels(y: Any, batch_size: int, name: str = "y") -> torch.Tensor:
     if y.numel() and y.dtype != torch.bool and bool((y < 0).any()):
         raise RangeError(f"{name} must hold non-negative class indices; got {int(y.min())}")
     return y
+
+
+def check_targets(y: Any, batch_size: int, name: str = "y") -> torch.Tensor:
+    """Labels of any task: ``(B,)``/``(B, 1)`` class indices (as :func:`check_labels`), or
+    ``(B, K)`` multi-label targets of 0/1 with ``K > 1``, returned as float32 (what a
+    multi-label loss takes; integer and bool targets are converted, values kept).
+
+    Example:
+        >>> check_targets(torch.tensor([[1, 0], [0, 1]], dtype=torch.uint8), 2)
+        tensor([[1., 0.],
+                [0., 1.]])
+        >>> check_targets(torch.tensor([[2.0, 0.0]]), 1)
+        Traceback (most recent call last):
+        ...
+        hermes.errors.RangeError: y of shape (B, K) must hold multi-label targets 0 or 1; got 2.0
+    """
+    if not (isinstance(y, torch.Tensor) and y.ndim == 2 and y.shape[1] > 1):
+        return check_labels(y, batch_size, name)
+    if y.shape[0] != batch_size:
+        raise ShapeError(
+            f"{name} must hold one row of targets per image: expected {batch_size} rows, "
+            f"got {y.shape[0]}"
+        )
+    if y.is_complex():
+        raise TypeError(f"{name} of shape (B, K) must hold 0/1 targets; got dtype {y.dtype}")
+    bad = (y != 0) & (y != 1)
+    if y.numel() and bool(bad.any()):
+        raise RangeError(
+            f"{name} of shape (B, K) must hold multi-label targets 0 or 1; got {y[bad][0].item()}"
+        )
+    return y.float()
 
 
 def check_same_batch(a: torch.Tensor, b: torch.Tensor, names: tuple[str, str]) -> None:

@@ -1,7 +1,8 @@
 """Input-preprocessing defenses: batched, composable ``nn.Module`` s in pixel space [0, 1].
 
 Each maps ``(B, C, H, W) -> (B, C, H, W)`` and has a functional twin in
-:mod:`hermes.defenses.functional`. :func:`list_defenses` names them all and :func:`get_defense`
+:mod:`hermes.defenses.functional`. Gaussian and median smoothing (and Identity) also map volumes
+``(B, C, D, H, W)`` with volumetric kernels; JPEG and TVM are 2D-only and refuse volumes. :func:`list_defenses` names them all and :func:`get_defense`
 returns one by name. ``SpatialSmoothing`` (ART's name for :class:`MedianSmoothing`) still imports,
 as a deprecated alias.
 """

@@ -1,6 +1,9 @@
 """The base class every defense derives from, and the registry of hermes' defenses.
 
-A defense is a ``(B, C, H, W) -> (B, C, H, W)`` map in [0, 1]. As in torchvision's transforms v2,
+A defense is a ``(B, C, H, W) -> (B, C, H, W)`` map in [0, 1]; a defense that also works on
+volumes (``takes_volumes = True``: Gaussian and median smoothing, Identity) maps
+``(B, C, D, H, W) -> (B, C, D, H, W)`` too, and the others refuse a volume with a
+:class:`~hermes.errors.ShapeError` that says how to apply them slice by slice. As in torchvision's transforms v2,
 the base class owns ``forward``: it checks the input once and calls the defense's operation (its
 functional twin without the twin's checks) with the settings the module holds. A defense
 declares, once:
@@ -39,6 +42,7 @@ from torch import nn
 from hermes._registry import Registry
 from hermes._settings import Setting, settings_repr
 from hermes._validation import check_choice, check_images
+from hermes.errors import ShapeError
 
 __all__ = [
     "GRADIENT",
@@ -48,6 +52,7 @@ __all__ = [
     "Setting",
     "get_defense",
     "list_defenses",
+    "refuse_volumes",
 ]
 
 GradientMode = Literal["exact", "identity", "surrogate", "unrolled"]
@@ -58,6 +63,29 @@ _REGISTRY: Registry[type[Defense]] = Registry("defense")
 
 GRADIENT = Setting("gradient")
 """The ``gradient`` setting every defense has (its place in ``settings`` is its place in repr)."""
+
+
+def refuse_volumes(x: Any, name: str, defense: str) -> None:
+    """Raise a :class:`~hermes.errors.ShapeError` if ``x`` is a 5-D batch of volumes.
+
+    For defenses defined on 2D images only: the message names the argument and the defense,
+    and shows how to apply the defense slice by slice instead (hermes never reshapes silently).
+
+    Example:
+        >>> import torch
+        >>> refuse_volumes(torch.rand(1, 1, 5, 6, 7), "x", "JPEG")
+        Traceback (most recent call last):
+        ...
+        hermes.errors.ShapeError: x must be images (B, C, H, W): JPEG is defined on 2D images only and does not take volumes; got a 5-D tensor of shape (1, 1, 5, 6, 7). To apply it slice by slice, fold the depth axis into the batch: x.transpose(1, 2).reshape(-1, C, H, W) gives (N*D, C, H, W); undo it with y.reshape(N, D, C, H, W).transpose(1, 2)
+    """
+    if isinstance(x, torch.Tensor) and x.ndim == 5:
+        raise ShapeError(
+            f"{name} must be images (B, C, H, W): {defense} is defined on 2D images only and "
+            f"does not take volumes; got a 5-D tensor of shape {tuple(x.shape)}. To apply it "
+            f"slice by slice, fold the depth axis into the batch: "
+            f"{name}.transpose(1, 2).reshape(-1, C, H, W) gives (N*D, C, H, W); undo it with "
+            "y.reshape(N, D, C, H, W).transpose(1, 2)"
+        )
 
 
 class Defense(nn.Module):
@@ -92,6 +120,8 @@ class Defense(nn.Module):
     """
 
     gradient_modes: ClassVar[tuple[str, ...]] = ("exact",)
+    takes_volumes: ClassVar[bool] = False
+    """Whether the defense also maps volumes ``(B, C, D, H, W)``; if not, it refuses them."""
     settings: ClassVar[tuple[Setting, ...]] = (GRADIENT,)
     operation: ClassVar[Callable[..., torch.Tensor]]
     """``operation(x, **settings)``: the defense on checked input with checked settings."""
@@ -130,11 +160,17 @@ class Defense(nn.Module):
         super().__setattr__(name, value)
 
     def _check_input(self, x: torch.Tensor) -> None:
-        """Check the input before the operation (images in [0, 1]; a defense may ask more)."""
+        """Check the input before the operation (images in [0, 1], or volumes where the defense
+        takes them; a defense may ask more)."""
+        if type(self).takes_volumes:
+            check_images(x, "x", volumes=True)
+            return
+        refuse_volumes(x, "x", type(self).__name__)
         check_images(x, "x")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply the defense to ``x`` of shape ``(B, C, H, W)`` in ``[0, 1]``."""
+        """Apply the defense to ``x`` of shape ``(B, C, H, W)`` (or ``(B, C, D, H, W)`` where
+        ``takes_volumes``) in ``[0, 1]``."""
         self._check_input(x)
         return type(self).operation(x, **{s.name: getattr(self, s.name) for s in self.settings})
 

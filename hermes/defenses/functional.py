@@ -1,4 +1,5 @@
-"""Functional forms of the defenses: plain functions of ``(B, C, H, W)`` tensors in [0, 1]."""
+"""Functional forms of the defenses: plain functions of ``(B, C, H, W)`` tensors in [0, 1]
+(and of volumes ``(B, C, D, H, W)`` for the smoothing defenses and identity)."""
 
 from hermes.defenses.gaussian import gaussian_smoothing
 from hermes.defenses.identity import identity

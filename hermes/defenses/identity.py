@@ -1,4 +1,7 @@
-"""The no-defense baseline: checks its input like every defense, then returns it unchanged."""
+"""The no-defense baseline: checks its input like every defense, then returns it unchanged.
+
+It takes volumes ``(B, C, D, H, W)`` as well as images: the baseline row of a grid on volumes.
+"""
 
 from __future__ import annotations
 
@@ -13,17 +16,17 @@ __all__ = ["Identity", "identity"]
 
 
 def identity(x: torch.Tensor) -> torch.Tensor:
-    """Return ``x`` itself after checking it is a batch of images in ``[0, 1]``.
+    """Return ``x`` itself after checking it is a batch of images (or volumes) in ``[0, 1]``.
 
     Args:
-        x: images in ``[0, 1]``.
+        x: images (or volumes) in ``[0, 1]``.
 
     Returns:
         ``x`` (the same tensor object; its gradient is exactly the incoming gradient).
 
     Shape:
-        - x: :math:`(B, C, H, W)`
-        - output: :math:`(B, C, H, W)`
+        - x: :math:`(B, C, H, W)` or :math:`(B, C, D, H, W)`
+        - output: ``x`` itself
 
     Example:
         >>> import torch
@@ -35,7 +38,7 @@ def identity(x: torch.Tensor) -> torch.Tensor:
         ...
         hermes.errors.RangeError: x must have values in [0, 1]; got values in [2, 2] (hermes works in pixel space: put normalization inside the model)
     """
-    return _identity(check_images(x, "x"))
+    return _identity(check_images(x, "x", volumes=True))
 
 
 def _identity(x: torch.Tensor, gradient: str = "exact") -> torch.Tensor:
@@ -49,8 +52,8 @@ class Identity(Defense):
     baseline and the defended rows of a grid fail (or pass) on the same data.
 
     Shape:
-        - input: :math:`(B, C, H, W)` in ``[0, 1]``
-        - output: :math:`(B, C, H, W)`, the input itself
+        - input: :math:`(B, C, H, W)` or :math:`(B, C, D, H, W)`, in ``[0, 1]``
+        - output: the input itself
 
     Example:
         >>> import torch
@@ -60,5 +63,6 @@ class Identity(Defense):
     """
 
     gradient_modes = ("exact",)
+    takes_volumes = True
     settings = (dataclasses.replace(GRADIENT, shown=False),)
     operation = staticmethod(_identity)

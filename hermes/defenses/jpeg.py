@@ -19,6 +19,11 @@ kornia's codec takes RGB only: a grayscale image is repeated over three channels
 then constant, so only the luma path, the one grayscale JPEG uses, acts on it) and the mean of
 the three output channels is returned. Sizes that are not multiples of 16 are padded by
 replicating the last row and column, as libjpeg does, inside kornia.
+
+JPEG is a codec of 2D images: a batch of volumes ``(B, C, D, H, W)`` is refused with a
+:class:`~hermes.errors.ShapeError` rather than compressed slice by slice behind the user's back
+(which axis to slice along, and whether slice-wise compression is a meaningful defense for a
+volume, is the user's call). The message shows the reshape that applies it to every depth slice.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from torchvision.io import ImageReadMode, decode_jpeg, encode_jpeg
 
 from hermes._substitute import substitute_gradient
 from hermes._validation import check_bool, check_choice, check_images, check_positive_int
-from hermes.defenses._base import GRADIENT, Defense, Setting
+from hermes.defenses._base import GRADIENT, Defense, Setting, refuse_volumes
 from hermes.errors import RangeError, ShapeError
 
 __all__ = ["JPEG", "jpeg"]
@@ -49,7 +54,8 @@ def _check_quality(quality: object, name: str = "quality") -> int:
 
 
 def _check_input(x: torch.Tensor) -> None:
-    """Images in [0, 1] with a channel count JPEG can encode."""
+    """Images (not volumes) in [0, 1] with a channel count JPEG can encode."""
+    refuse_volumes(x, "x", "JPEG")
     check_images(x, "x")
     if x.shape[1] not in (1, 3):
         raise ShapeError(
@@ -100,7 +106,9 @@ def jpeg(
     """JPEG-compress and decompress every image of a batch.
 
     Args:
-        x: RGB (``C = 3``) or grayscale (``C = 1``) images in ``[0, 1]``.
+        x: RGB (``C = 3``) or grayscale (``C = 1``) images in ``[0, 1]``. Volumes
+            ``(B, C, D, H, W)`` are refused (JPEG is 2D-only); to compress every depth slice,
+            pass ``x.transpose(1, 2).reshape(-1, C, H, W)`` and reshape the result back.
         quality: libjpeg quality, an integer in ``1..100`` (the study used 50, 70 and 90).
         gradient: backward pass: ``"surrogate"`` (default, kornia's differentiable JPEG) or
             ``"identity"`` (BPDA).
@@ -125,6 +133,10 @@ def jpeg(
         Traceback (most recent call last):
         ...
         hermes.errors.ShapeError: x must have 1 (grayscale) or 3 (RGB) channels for JPEG compression; got 4 channels (shape (2, 4, 8, 8))
+        >>> v = torch.rand(2, 1, 4, 16, 16)                     # volumes: compress each slice
+        >>> slices = jpeg(v.transpose(1, 2).reshape(-1, 1, 16, 16))
+        >>> slices.reshape(2, 4, 1, 16, 16).transpose(1, 2).shape
+        torch.Size([2, 1, 4, 16, 16])
     """
     _check_input(x)
     return _jpeg(
@@ -159,7 +171,8 @@ class JPEG(Defense):
         differentiable: use kornia's differentiable approximation as the forward pass.
 
     Shape:
-        - input: :math:`(B, C, H, W)` in ``[0, 1]`` with :math:`C \\in \\{1, 3\\}`
+        - input: :math:`(B, C, H, W)` in ``[0, 1]`` with :math:`C \\in \\{1, 3\\}`; volumes
+          :math:`(B, C, D, H, W)` are refused (2D only, see :func:`jpeg`)
         - output: :math:`(B, C, H, W)` in ``[0, 1]``
 
     Example:

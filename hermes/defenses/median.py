@@ -15,6 +15,15 @@ Memory: the batch is processed ``chunk_size`` output pixels at a time (whole ima
 rows of one image when an image alone is larger), so the extra memory is bounded by
 ``(k^2 + 2k + 2) * chunk_size`` elements whatever the batch size (at most about 17 MB for the
 default ``chunk_size`` and ``k = 7`` in float32), on top of the output.
+
+Volumes ``(B, C, D, H, W)`` are filtered in 3D: each voxel becomes the median of the
+``k x k x k`` window around it, every border mirrored, which equals
+``scipy.ndimage.median_filter(v, size=k, mode="mirror")`` on each ``(D, H, W)`` volume, bit for
+bit. The depth columns of ``k`` voxels are sorted once (shared by every window containing them)
+and a network selects the middle element of the ``k^2`` sorted columns of each window
+(``window_size <= 7``; larger windows use ``kthvalue``). Volumes are processed in chunks of whole
+volumes or bands of depth slices (at least one slice), with about ``(k^3 + 2k + 2)`` chunk-sized
+tensors of extra memory (plus the mirrored halo). Images ``(B, C, H, W)`` take the 2-D path.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ DEFAULT_CHUNK_SIZE = 1 << 16
 
 # Beyond this window the networks grow faster than sorting does: select with kthvalue instead.
 _MAX_NETWORK_WINDOW = 15
+_MAX_NETWORK_WINDOW_3D = 7  # k^3 = 343 inputs; at k = 9 the network has over 20000 steps
 
 
 @functools.cache
@@ -115,16 +125,111 @@ def _median_forward(x: torch.Tensor, k: int, chunk_size: int) -> torch.Tensor:
     return out.view(b, c, h, w)
 
 
+# --- volumes -----------------------------------------------------------------------------------
+
+
+@functools.cache
+def _median_programs_3d(k: int) -> tuple[Program, Program, tuple[int, ...]]:
+    """Depth-column-sorting and window-median programs for a ``k x k x k`` window, and the ranks.
+
+    The second program's input ``(a * k + b) * k + c`` is the ``a``-th smallest value of the
+    window's depth column at row offset ``b`` and column offset ``c``.
+    """
+    t = (k**3 - 1) // 2
+    net = NetworkBuilder(k**3)
+    columns_of_window = [
+        [(a * k + b) * k + c for a in range(k)] for b in range(k) for c in range(k)
+    ]
+    window = net.compile([net.select(columns_of_window, t)])
+    ranks = tuple(sorted({i // (k * k) for i in window.used_inputs}))
+    column_net = NetworkBuilder(k)
+    column = column_net.sort(list(range(k)))
+    columns = column_net.compile([column[a] for a in ranks])
+    return columns, window, ranks
+
+
+def _median_band_3d(xp: torch.Tensor, k: int) -> torch.Tensor:
+    """Median of every ``k x k x k`` window of ``xp`` of shape ``(n, d + k - 1, h + k - 1, w + k - 1)``."""
+    n = xp.shape[0]
+    d, h, w = (size - k + 1 for size in xp.shape[1:])
+    if k == 1:
+        return xp.clone()
+    if k > _MAX_NETWORK_WINDOW_3D:
+        patches = xp.unfold(1, k, 1).unfold(2, k, 1).unfold(3, k, 1).reshape(n, d, h, w, k**3)
+        return patches.kthvalue((k**3 + 1) // 2, dim=-1).values
+    columns, window, ranks = _median_programs_3d(k)
+    sorted_columns = dict(zip(ranks, columns([xp[:, a : a + d] for a in range(k)])))
+    inputs = []
+    for i in range(k**3):
+        a, b, c = i // (k * k), (i // k) % k, i % k
+        used = i in window.used_inputs
+        inputs.append(sorted_columns[a][:, :, b : b + h, c : c + w] if used else None)
+    return window(inputs)[0]
+
+
+def _padded_3d(volumes: torch.Tensor, k: int, p0: int, p1: int, d0: int, d1: int) -> torch.Tensor:
+    """Volumes ``p0:p1``, depth slices ``d0:d1``, with a mirrored halo of ``k // 2`` voxels."""
+    r = k // 2
+    d, h, w = volumes.shape[1:]
+    depths = mirror_indices(d, d0 - r, d1 + r, volumes.device)
+    rows = mirror_indices(h, -r, h + r, volumes.device)
+    cols = mirror_indices(w, -r, w + r, volumes.device)
+    return volumes[p0:p1].index_select(1, depths).index_select(2, rows).index_select(3, cols)
+
+
+def _median_forward_3d(x: torch.Tensor, k: int, chunk_size: int) -> torch.Tensor:
+    b, c, d, h, w = x.shape
+    volumes = x.detach().reshape(b * c, d, h, w)
+    out = torch.empty_like(volumes)
+    for p0, p1, d0, d1 in _chunks(b * c, d, h * w, chunk_size):
+        out[p0:p1, d0:d1] = _median_band_3d(_padded_3d(volumes, k, p0, p1, d0, d1), k)
+    return out.view(b, c, d, h, w)
+
+
+def _median_backward_3d(
+    x: torch.Tensor, out: torch.Tensor, grad_out: torch.Tensor, k: int, chunk_size: int
+) -> torch.Tensor:
+    """Send each output's gradient to the first voxel of its window (depth, row, column order)
+    equal to its median; mirrored voxels pass it back to their source."""
+    r = k // 2
+    b, c, d, h, w = x.shape
+    volumes = x.reshape(b * c, d, h, w)
+    medians = out.reshape(b * c, d, h, w)
+    grads = grad_out.reshape(b * c, d, h, w)
+    grad_x = torch.zeros(b * c, d * h * w, dtype=grad_out.dtype, device=grad_out.device)
+    rows = mirror_indices(h, -r, h + r, x.device)
+    cols = mirror_indices(w, -r, w + r, x.device)
+    index_dtype = torch.int16 if k**3 <= torch.iinfo(torch.int16).max else torch.int64
+    for p0, p1, d0, d1 in _chunks(b * c, d, h * w, chunk_size):
+        depths = mirror_indices(d, d0 - r, d1 + r, x.device)
+        xp = volumes[p0:p1].index_select(1, depths).index_select(2, rows).index_select(3, cols)
+        median = medians[p0:p1, d0:d1]
+        first = torch.empty(median.shape, dtype=index_dtype, device=x.device)
+        for offset in reversed(range(k**3)):
+            dk, rest = divmod(offset, k * k)
+            di, dj = divmod(rest, k)
+            hit = xp[:, dk : dk + d1 - d0, di : di + h, dj : dj + w] == median
+            first.masked_fill_(hit, offset)
+        first = first.long()
+        src_depth = depths[torch.arange(d1 - d0, device=x.device)[:, None, None] + first // (k * k)]
+        src_row = rows[torch.arange(h, device=x.device)[:, None] + (first // k) % k]
+        src_col = cols[torch.arange(w, device=x.device) + first % k]
+        index = ((src_depth * h + src_row) * w + src_col).reshape(p1 - p0, -1)
+        grad_x[p0:p1].scatter_add_(1, index, grads[p0:p1, d0:d1].reshape(p1 - p0, -1))
+    return grad_x.view(b, c, d, h, w)
+
+
 class _ExactMedian(torch.autograd.Function):
     """Median forward; the gradient of each output goes to the pixel it selected.
 
     Where several pixels of a window share the median value, the first in row-major window
-    order (top-left first) receives it; mirrored border pixels pass it back to their source.
+    order (top-left first; for volumes, depth then row then column) receives it; mirrored
+    border pixels pass it back to their source.
     """
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, k: int, chunk_size: int) -> torch.Tensor:
-        out = _median_forward(x, k, chunk_size)
+        out = (_median_forward_3d if x.ndim == 5 else _median_forward)(x, k, chunk_size)
         ctx.k, ctx.chunk_size = k, chunk_size
         ctx.save_for_backward(x, out)
         return out
@@ -133,6 +238,8 @@ class _ExactMedian(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out: torch.Tensor):
         x, out = ctx.saved_tensors
+        if x.ndim == 5:
+            return _median_backward_3d(x, out, grad_out, ctx.k, ctx.chunk_size), None, None
         k, r = ctx.k, ctx.k // 2
         b, c, h, w = x.shape
         planes = x.reshape(b * c, h, w)
@@ -170,23 +277,26 @@ def median_smoothing(
 
     Each channel is filtered on its own; borders are mirrored (scipy's ``mode="mirror"``,
     torch's ``"reflect"``). ART's ``SpatialSmoothing`` uses scipy's ``mode="reflect"``, which
-    repeats the border pixel, so results differ from ART's along the borders only.
+    repeats the border pixel, so results differ from ART's along the borders only. Volumes are
+    filtered in 3D: each voxel becomes the median of the ``window_size`` cube around it.
 
     Args:
-        x: images in ``[0, 1]``.
-        window_size: side of the square window; a positive odd integer (``1`` is the identity).
+        x: images (or volumes) in ``[0, 1]``.
+        window_size: side of the square window (of the cube, for volumes); a positive odd
+            integer (``1`` is the identity).
         gradient: ``"exact"`` (default): the subgradient, each output's gradient goes to the pixel
             its window selected; ``"identity"``: BPDA, the gradient passes through unchanged.
         chunk_size: at most this many output pixels are filtered at once, which bounds the
             extra memory to about ``(window_size^2 + 2 * window_size + 2) * chunk_size``
-            elements.
+            elements (``window_size^3`` in place of ``window_size^2`` for volumes, which are
+            split no finer than one depth slice).
 
     Returns:
         The filtered images, same shape, dtype and device as ``x``.
 
     Shape:
-        - x: :math:`(B, C, H, W)`
-        - output: :math:`(B, C, H, W)`
+        - x: :math:`(B, C, H, W)` or :math:`(B, C, D, H, W)`
+        - output: the shape of ``x``
 
     Example:
         >>> import torch
@@ -197,8 +307,12 @@ def median_smoothing(
         >>> y = torch.tensor([[[[0.0, 1.0, 0.25, 0.75]]]])    # one row; borders are mirrored
         >>> median_smoothing(y, window_size=3).flatten().tolist()
         [1.0, 0.25, 0.75, 0.25]
+        >>> v = torch.zeros(1, 1, 3, 3, 3)
+        >>> v[0, 0, :, 1, 1] = 1.0                   # a bright line through a volume
+        >>> median_smoothing(v, window_size=3).sum().item()   # 3 of 27 voxels: below the median
+        0.0
     """
-    check_images(x, "x")
+    check_images(x, "x", volumes=True)
     return _median_smoothing(
         x,
         check_odd_int(window_size, "window_size"),
@@ -211,10 +325,11 @@ def _median_smoothing(
     x: torch.Tensor, window_size: int, gradient: str, chunk_size: int
 ) -> torch.Tensor:
     """:func:`median_smoothing` on checked input and settings."""
+    forward = _median_forward_3d if x.ndim == 5 else _median_forward
     return by_gradient_mode(
         x,
         gradient,
-        lambda v: _median_forward(v, window_size, chunk_size),
+        lambda v: forward(v, window_size, chunk_size),
         lambda v: _ExactMedian.apply(v, window_size, chunk_size),
     )
 
@@ -223,13 +338,14 @@ class MedianSmoothing(Defense):
     """Median smoothing defense (the study's "spatial smoothing"); see :func:`median_smoothing`.
 
     Args:
-        window_size: side of the square window, a positive odd integer (the study used 3 and 5).
+        window_size: side of the square window (the cube, for volumes), a positive odd integer
+            (the study used 3 and 5).
         gradient: ``"exact"`` (default, subgradient) or ``"identity"`` (BPDA).
         chunk_size: output pixels filtered at once (bounds the extra memory).
 
     Shape:
-        - input: :math:`(B, C, H, W)` in ``[0, 1]``
-        - output: :math:`(B, C, H, W)` in ``[0, 1]``
+        - input: :math:`(B, C, H, W)` or volumes :math:`(B, C, D, H, W)`, in ``[0, 1]``
+        - output: the shape of the input, in ``[0, 1]``
 
     Example:
         >>> import torch
@@ -239,9 +355,12 @@ class MedianSmoothing(Defense):
         torch.Size([2, 3, 96, 96])
         >>> torch.equal(defense(torch.full((1, 3, 8, 8), 0.25)), torch.full((1, 3, 8, 8), 0.25))
         True
+        >>> MedianSmoothing(3)(torch.rand(2, 1, 8, 28, 28)).shape   # volumes: a 3x3x3 window
+        torch.Size([2, 1, 8, 28, 28])
     """
 
     gradient_modes = GRADIENTS
+    takes_volumes = True
     settings = (
         Setting("window_size", check_odd_int),
         GRADIENT,

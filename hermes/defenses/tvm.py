@@ -26,6 +26,11 @@ proximal steps, on every plane of the batch at once:
 On the CPU, planes are solved in blocks of about 1 MiB per array with preallocated buffers (the
 iteration is a chain of memory-bound elementwise passes; blocks that fit the cache run about
 twice as fast as the whole batch); the result does not depend on the block size.
+
+TVM is defined here on 2D planes: a batch of volumes ``(B, C, D, H, W)`` is refused with a
+:class:`~hermes.errors.ShapeError` (a volumetric total variation, with differences along the
+depth too, would be another objective, and slice-wise TVM is the user's explicit choice). The
+message shows the reshape that applies it to every depth slice.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from hermes._validation import (
     check_number,
     check_positive_int,
 )
-from hermes.defenses._base import GRADIENT, Defense, Setting
+from hermes.defenses._base import GRADIENT, Defense, Setting, refuse_volumes
 from hermes.errors import RangeError, ShapeError
 
 __all__ = ["TVM", "tv_objective", "tvm"]
@@ -318,7 +323,9 @@ def tvm(
     converge to the exact minimizer, which for ``lamb=0.5`` is close to a flat image.
 
     Args:
-        x: images in ``[0, 1]``.
+        x: images in ``[0, 1]``. Volumes ``(B, C, D, H, W)`` are refused (TVM is 2D-only); to
+            denoise every depth slice, pass ``x.transpose(1, 2).reshape(-1, C, H, W)`` and
+            reshape the result back.
         keep_prob: probability of keeping a pixel, in ``(0, 1]`` (unused when ``mask`` is given).
         lamb: weight of the total variation, ``>= 0`` (``0`` returns ``x``).
         norm: ``p`` of the row and column difference norms, 1 or 2.
@@ -352,7 +359,12 @@ def tvm(
         True
         >>> torch.equal(tvm(x, generator=7), tvm(x, generator=7))  # same seed, same output
         True
+        >>> tvm(torch.rand(1, 1, 4, 8, 8))
+        Traceback (most recent call last):
+        ...
+        hermes.errors.ShapeError: x must be images (B, C, H, W): TVM is defined on 2D images only and does not take volumes; got a 5-D tensor of shape (1, 1, 4, 8, 8). To apply it slice by slice, fold the depth axis into the batch: x.transpose(1, 2).reshape(-1, C, H, W) gives (N*D, C, H, W); undo it with y.reshape(N, D, C, H, W).transpose(1, 2)
     """
+    refuse_volumes(x, "x", "TVM")
     check_images(x, "x")
     keep_prob = _check_keep_prob(keep_prob, "keep_prob")
     lamb, norm, steps = _check_lamb(lamb), _check_norm(norm), _check_steps(steps, "steps")
@@ -409,7 +421,8 @@ class TVM(Defense):
         gradient: ``"identity"`` (default, BPDA) or ``"unrolled"``.
 
     Shape:
-        - input: :math:`(B, C, H, W)` in ``[0, 1]``
+        - input: :math:`(B, C, H, W)` in ``[0, 1]``; volumes :math:`(B, C, D, H, W)` are refused
+          (2D only, see :func:`tvm`)
         - output: :math:`(B, C, H, W)` in ``[0, 1]``
 
     Example:
