@@ -159,14 +159,3 @@ def test_apgd_with_the_summed_bce_raises_it_on_a_multilabel_model() -> None:
         assert float(classification_loss(model(x_adv), y).sum()) > float(
             classification_loss(model(x), y).sum()
         )
-
-
-def test_square_refuses_multilabel_targets_clearly() -> None:
-    from hermes.attacks import Square
-    from hermes.attacks.functional import square
-
-    model, x, y = TestPgdOnMultilabelModel._setup()
-    with pytest.raises(ShapeError, match="not supported by Square yet"):
-        Square(model, eps=0.1, queries=5, generator=0)(x, y)
-    with pytest.raises(ShapeError, match=r"y must have shape \(B,\) or \(B, 1\)"):
-        square(model, x, y, eps=0.1, queries=5, generator=0)

@@ -14,10 +14,10 @@ from hermes._validation import (
     check_bool,
     check_choice,
     check_images,
-    check_labels,
     check_number,
+    check_targets,
 )
-from hermes.errors import RangeError, ShapeError
+from hermes.errors import ShapeError
 
 __all__ = ["call_checked", "check_eps", "check_inputs", "check_model", "normalize_norm"]
 
@@ -52,23 +52,21 @@ def check_eps(eps: object, name: str = "eps") -> float:
     return check_number(eps, name, low=0.0, high=math.inf, high_inclusive=False)
 
 
-def check_inputs(x: object, y: object) -> torch.Tensor:
+def check_inputs(x: object, y: object, *, volumes: str | None = None) -> torch.Tensor:
     """Check an attack's images ``x`` and labels ``y``; return the labels on ``x``'s device.
 
-    ``y`` is ``(B,)`` or ``(B, 1)`` class indices, or ``(B, K)`` float multi-label targets of
-    0/1 (``K > 1``), which the loss then checks against the model's ``K`` logits.
+    ``x`` is ``(B, C, H, W)`` images or ``(B, C, D, H, W)`` volumes; an attack defined on 2D
+    images only names itself in ``volumes`` to refuse volumes with a clear message. ``y`` is
+    ``(B,)`` or ``(B, 1)`` class indices, or ``(B, K)`` multi-label targets of 0/1 (``K > 1``,
+    returned as float), which the loss then checks against the model's ``K`` logits.
     """
-    check_images(x, "x")
-    if isinstance(y, torch.Tensor) and y.ndim == 2 and y.shape[1] > 1 and y.is_floating_point():
-        if y.shape[0] != x.shape[0]:
-            raise ShapeError(
-                f"y must hold one row of targets per image: expected {x.shape[0]} rows, "
-                f"got {y.shape[0]}"
-            )
-        if y.numel() and not bool(((y == 0) | (y == 1)).all()):
-            raise RangeError("y of shape (B, K) must hold multi-label targets 0 or 1")
-        return y.to(x.device)
-    return check_labels(y, x.shape[0], "y").to(x.device)
+    if volumes is not None and isinstance(x, torch.Tensor) and x.ndim == 5:
+        raise ShapeError(
+            f"x must be 2D images (B, C, H, W) for {volumes}, which is defined on images only; "
+            f"got volumes of shape {tuple(x.shape)}"
+        )
+    check_images(x, "x", volumes=True)
+    return check_targets(y, x.shape[0], "y").to(x.device)
 
 
 def call_checked(

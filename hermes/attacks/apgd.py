@@ -149,13 +149,16 @@ def apgd(
         model: classifier on ``[0, 1]`` images returning one logit or ``K`` logits; its
             train/eval mode is restored afterwards and no gradient is left on its parameters.
         x: ``(B, C, H, W)`` float images in ``[0, 1]``; never modified.
-        y: ``(B,)`` or ``(B, 1)`` integer labels (true labels, or targets if ``targeted``).
+        y: ``(B,)`` or ``(B, 1)`` integer labels, or ``(B, K)`` float multi-label targets of
+            0/1 (true labels, or targets if ``targeted``).
         eps: budget in pixel units, ``>= 0``; ``0`` returns a copy of ``x``.
         steps: iterations, ``>= 1`` (100 in AutoAttack).
         norm: ``"inf"`` or ``2``.
         loss: ``"ce"`` (BCE for one logit, cross-entropy for ``K``), ``"margin"`` (minus the
-            true-class margin; works for one-logit models) or ``"dlr"`` (Difference of Logits
-            Ratio; needs ``K >= 3`` logits, else a ValueError).
+            true-class margin; works for one-logit models; for multi-label targets, the smallest
+            signed logit) or ``"dlr"`` (Difference of Logits Ratio; needs ``K >= 3`` softmax
+            logits and class-index labels: a ValueError for fewer logits or for multi-label
+            targets).
         restarts: independent runs from fresh random starts; per sample the best is kept.
         rho: the fraction of rising steps below which the step size is halved, in ``(0, 1]``.
         momentum: weight ``a`` of the new step against the previous move, in ``(0, 1]``
@@ -222,6 +225,11 @@ def run_apgd(
     eot_samples: int,
 ) -> torch.Tensor:
     """:func:`apgd` on checked input (images, labels on ``x``'s device, and settings)."""
+    if loss == "dlr" and y.ndim == 2:  # the checks pass (B, K) multi-label targets through
+        raise ValueError(
+            "loss='dlr' is defined for softmax classifiers with class-index labels; got "
+            f"multi-label targets y of shape {tuple(y.shape)} (use loss='ce' or loss='margin')"
+        )
     if eps == 0.0 or x.shape[0] == 0:
         return x.detach().clone()
     x = x.detach()

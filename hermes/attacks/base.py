@@ -67,6 +67,8 @@ class Attack(nn.Module):
     """
 
     gradient_free: ClassVar[bool] = False
+    #: ``False`` for an attack defined on 2D images only (it refuses volumes ``(B, C, D, H, W)``).
+    takes_volumes: ClassVar[bool] = True
     """Whether the attack uses only the model's outputs (a probe for gradient masking)."""
     settings: ClassVar[tuple[Setting, ...]] = ()
     operation: ClassVar[Callable[..., torch.Tensor]]
@@ -102,7 +104,7 @@ class Attack(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Return adversarial images ``(B, C, H, W)`` in ``[0, 1]`` for images ``x``, labels ``y``."""
-        y = check_inputs(x, y)
+        y = check_inputs(x, y, volumes=None if self.takes_volumes else type(self).__name__)
         values = {s.name: getattr(self, s.name) for s in self.settings}
         return type(self).operation(self.model, x, y, self.eps, targeted=self.targeted, **values)
 

@@ -32,12 +32,10 @@ from hermes._settings import Setting, check_settings
 from hermes._validation import (
     check_bool,
     check_choice,
-    check_images,
-    check_labels,
     check_number,
     check_positive_int,
 )
-from hermes.attacks._checks import check_eps, check_model, normalize_norm
+from hermes.attacks._checks import check_eps, check_inputs, check_model, normalize_norm
 from hermes.attacks._projection import project
 from hermes.attacks._square_updates import (
     Squares,
@@ -49,7 +47,6 @@ from hermes.attacks._square_updates import (
     side_lengths,
 )
 from hermes.attacks.base import Attack
-from hermes.errors import ShapeError
 
 __all__ = ["SQUARE_SETTINGS", "Square", "run_square", "square"]
 
@@ -86,7 +83,13 @@ SQUARE_SETTINGS = (
 class _Objective:
     """Per-sample ``(f, m)`` from logits: ``f`` the loss the search lowers, ``m`` the margin
     objective (``<= 0``: the attack succeeded). Label checks happen once, on the first call, so
-    the loop never waits for the device (no ``.item()``)."""
+    the loop never waits for the device (no ``.item()``).
+
+    Multi-label targets ``y`` ``(B, K)`` use the multi-label losses of :mod:`hermes._losses`:
+    the margin is the smallest signed logit over the labels
+    (:func:`~hermes._losses.true_class_margin`) and the CE is the BCE summed over the labels
+    (:func:`~hermes._losses.classification_loss`), the objective the gradient attacks raise.
+    """
 
     def __init__(self, y: torch.Tensor, loss: str, targeted: bool) -> None:
         self.y, self.loss, self.sign = y, loss, -1.0 if targeted else 1.0
@@ -99,6 +102,13 @@ class _Objective:
         if not self.checked:
             true_class_margin(logits, y)  # checks the output's shape and the labels, once
             self.checked = True
+        if y.ndim == 2:  # multi-label targets (B, K), checked against the logits above
+            targets = y.to(logits.dtype)
+            m = self.sign * torch.where(targets == 1, logits, -logits).amin(dim=1)
+            if self.loss == "margin":
+                return m, m
+            bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(dim=1)
+            return -self.sign * bce, m
         one_logit = logits.ndim == 1 or logits.shape[1] == 1
         if one_logit:
             z = logits.reshape(-1)
@@ -259,21 +269,34 @@ def square(
     dropping with it. ``early_stop=True`` stops querying a sample once it is misclassified (the
     paper's black-box setting, where queries are what counts).
 
+    Multi-label targets ``y`` ``(B, K)`` (a model with ``K`` independent sigmoids) are attacked
+    with the multi-label losses the gradient attacks use: ``loss="ce"`` raises the BCE summed
+    over all ``K`` labels, ``loss="margin"`` lowers the smallest signed logit
+    ``min_k (z_k if y_k == 1 else -z_k)``. The stopping rule is that margin's sign, as for the
+    other tasks: untargeted, a sample counts as misclassified (and ``early_stop`` stops it) once
+    any one of its labels is wrong, not only when every label has flipped; targeted, once every
+    label matches its target. Without ``early_stop`` the search keeps raising the loss over all
+    labels for the whole budget.
+
     Args:
         model: classifier on ``[0, 1]`` images returning one logit or ``K`` logits; its
             train/eval mode is restored afterwards and no gradient is left on its parameters.
         x: ``(B, C, H, W)`` float images in ``[0, 1]``; never modified.
-        y: ``(B,)`` or ``(B, 1)`` integer labels (true labels, or targets if ``targeted``).
+        y: ``(B,)`` or ``(B, 1)`` integer labels, or ``(B, K)`` float multi-label targets of
+            0/1, one per logit (true labels, or targets if ``targeted``).
         eps: budget in pixel units, ``>= 0``; ``0`` returns a copy of ``x``.
         queries: model evaluations per sample and restart, the initialisation included, ``>= 1``.
         norm: ``"inf"`` or ``2``.
         p_init: initial fraction of the image a square covers, in ``(0, 1]``; ``None`` takes
             the paper's ``0.8`` for L-inf (AutoAttack's setting) and ``0.1`` for L2.
-        loss: ``"margin"`` (lower the true-class margin ``z_y - max_{j != y} z_j``, or the signed
-            logit of a one-logit model) or ``"ce"`` (raise the cross-entropy, BCE for one logit).
+        loss: ``"margin"`` (lower the true-class margin ``z_y - max_{j != y} z_j``, the signed
+            logit of a one-logit model, or the smallest signed logit over multi-label targets)
+            or ``"ce"`` (raise the cross-entropy, BCE for one logit, BCE summed over the labels
+            for multi-label targets).
         restarts: independent runs from fresh starts; per sample the lowest loss is kept (with
             ``early_stop``, samples already misclassified are not run again).
-        early_stop: stop querying a sample once it is misclassified (reaches the target).
+        early_stop: stop querying a sample once it is misclassified (reaches the target); for
+            multi-label targets, once any label is wrong (every label at its target).
         targeted: lower the loss towards target labels ``y`` instead.
         generator: ``torch.Generator`` or int seed for the starts, squares and signs and the
             EOT draws; ``None`` seeds a private generator from OS entropy. The global RNG is
@@ -288,7 +311,7 @@ def square(
         dtype and device as ``x``.
 
     Shape:
-        - x: ``(B, C, H, W)``; y: ``(B,)`` or ``(B, 1)``.
+        - x: ``(B, C, H, W)``; y: ``(B,)``, ``(B, 1)`` or ``(B, K)``.
         - Output: ``(B, C, H, W)``.
 
     Example:
@@ -307,8 +330,7 @@ def square(
         1.25 -> 0.80
     """
     check_model(model)
-    check_images(x, "x")
-    y = check_labels(y, x.shape[0], "y").to(x.device)
+    y = check_inputs(x, y, volumes="Square")
     values = {
         "queries": queries,
         "norm": norm,
@@ -342,15 +364,11 @@ def run_square(
     eot_samples: int,
 ) -> torch.Tensor:
     """:func:`square` on checked input (images, labels on ``x``'s device, and settings)."""
-    if y.ndim != 1:  # the attack modules' shared check lets (B, K) multi-label targets through
-        raise ShapeError(
-            f"y must be (B,) class indices for Square; multi-label targets of shape "
-            f"{tuple(y.shape)} are not supported by Square yet (use PGD or APGD)"
-        )
     if eps == 0.0 or x.shape[0] == 0:
         return x.detach().clone()
     x = x.detach()
-    y = y.long()
+    if y.ndim == 1:  # class indices; (B, K) multi-label targets stay floats
+        y = y.long()
     search = _Search(
         model,
         x,
@@ -417,6 +435,7 @@ class Square(Attack):
     """
 
     gradient_free: ClassVar[bool] = True
+    takes_volumes: ClassVar[bool] = False  # its squares are 2D patches
     settings = SQUARE_SETTINGS
     operation = staticmethod(run_square)
 

@@ -5,10 +5,11 @@ input gradient of a loss, the steepest-ascent step, the projection onto the eps-
 box); only the loss it climbs changes: the classification loss for PGD-AT and fast AT, the KL
 divergence from the clean output for TRADES.
 
-Which output distribution a model has is decided in one place, :func:`sigmoid_outputs`: one logit
-is a Bernoulli (sigmoid) output, ``K`` logits a categorical (softmax) one. Multi-label targets
-``(B, K)`` will be independent Bernoullis per logit: that function, and the classification loss
-it sits next to (:func:`hermes._losses.classification_loss`), are what will change.
+Which output distribution a model has is decided in one place, :func:`sigmoid_outputs`: one logit,
+or ``K`` logits scored against ``(B, K)`` multi-label targets, are independent Bernoulli (sigmoid)
+outputs; ``K`` logits scored against class indices are one categorical (softmax) output. The
+classification loss (:func:`hermes._losses.classification_loss`) makes the same choice from the
+same labels.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hermes._losses import classification_loss
+from hermes._losses import _is_multilabel, classification_loss
 from hermes._modes import eval_mode
 from hermes._random import randn_like
 from hermes.attacks._gradients import loss_and_gradient
@@ -43,10 +44,19 @@ _TRADES_START = 0.001
 def sigmoid_outputs(logits: torch.Tensor, y: torch.Tensor) -> bool:
     """Whether ``logits`` are independent Bernoulli (sigmoid) outputs rather than one softmax.
 
-    Today: exactly when the model has one logit per sample. (Multi-label targets ``y`` of shape
-    ``(B, K)`` will also answer ``True`` here.)
+    ``True`` when the model has one logit per sample (binary) or when ``y`` holds multi-label
+    targets (float ``(B, K)``: one sigmoid per label); ``False`` for ``K >= 2`` logits scored
+    against class indices ``(B,)`` (softmax), as :func:`hermes._losses.classification_loss`
+    decides.
+
+    Example:
+        >>> import torch
+        >>> sigmoid_outputs(torch.zeros(2, 3), torch.tensor([0, 2]))
+        False
+        >>> sigmoid_outputs(torch.zeros(2, 3), torch.zeros(2, 3))
+        True
     """
-    return logits.reshape(logits.shape[0], -1).shape[1] == 1
+    return _is_multilabel(y) or logits.reshape(logits.shape[0], -1).shape[1] == 1
 
 
 def output_divergence(
@@ -58,11 +68,14 @@ def output_divergence(
     with ``p = sigmoid(clean)``, ``q = sigmoid(adv)``, summed over logits; softmax outputs:
     ``sum_k p_k (log p_k - log q_k)``. Both are computed from log-probabilities (``logsigmoid``,
     ``log_softmax``), so saturated logits give finite values. Gradients flow into both arguments.
+    With multi-label targets this is TRADES' per-label Bernoulli KL, summed over the ``K`` labels;
+    with class indices and ``K >= 2`` logits, the softmax KL.
 
     Args:
         clean_logits: ``(B,)``, ``(B, 1)`` or ``(B, K)`` logits on the clean images.
         adv_logits: logits on the adversarial images, same shape.
-        y: the labels (they decide nothing today; multi-label targets will).
+        y: the labels: ``(B,)`` class indices or ``(B, K)`` float multi-label targets; only
+            which kind they are matters (:func:`sigmoid_outputs`).
 
     Returns:
         ``(B,)`` divergences, ``>= 0``.
@@ -71,6 +84,11 @@ def output_divergence(
         >>> import torch
         >>> output_divergence(torch.tensor([[0.0]]), torch.tensor([[0.0]]), torch.tensor([1]))
         tensor([0.])
+        >>> clean, adv = torch.tensor([[0.0, 0.0]]), torch.tensor([[0.0, 2.0]])
+        >>> output_divergence(clean, adv, torch.tensor([[1.0, 0.0]]))  # Bernoulli, per label
+        tensor([0.4338])
+        >>> output_divergence(clean, adv, torch.tensor([0]))  # one softmax over 2 classes
+        tensor([0.4338])
     """
     batch = clean_logits.shape[0]
     clean = clean_logits.reshape(batch, -1)
@@ -106,9 +124,10 @@ def craft_examples(
 ) -> torch.Tensor:
     """The training examples of ``setting`` for one batch, crafted with ``model`` in eval mode.
 
-    PGD-AT and fast AT climb the classification loss; TRADES climbs
+    PGD-AT and fast AT climb the classification loss (BCE for one logit, cross-entropy for
+    class indices, BCE summed over the labels for ``(B, K)`` multi-label targets); TRADES climbs
     :func:`output_divergence` from the clean output (computed once, in eval mode, without
-    gradient). Each step is :func:`~hermes.attacks._projection.ascent_step` then
+    gradient; softmax KL for class indices, per-label Bernoulli KL for multi-label targets). Each step is :func:`~hermes.attacks._projection.ascent_step` then
     :func:`~hermes.attacks._projection.project` (eps-ball, then ``[0, 1]``), as in
     :func:`hermes.attacks.functional.pgd`, with the epoch's eps and step size
     (:meth:`AdversarialTraining.eps_at`, :meth:`AdversarialTraining.alpha_at`). The model's
@@ -124,6 +143,8 @@ def craft_examples(
         if setting.method == "trades":
             with torch.no_grad():
                 target = model(x).float()
+                # the KL reads the labels' kind only: check that they fit the model up front
+                classification_loss(target, y, name)
 
             def loss_fn(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
                 return output_divergence(target, logits.float(), labels)

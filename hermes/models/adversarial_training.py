@@ -4,11 +4,14 @@ Three protocols, each training on examples crafted on the fly against the model 
 
 - ``"pgd"``: PGD adversarial training (Madry et al. 2018). Every training batch is replaced by
   its PGD examples (random start, ``steps`` steps of size ``alpha``) and the model minimises the
-  classification loss on them.
+  classification loss on them (the task's: BCE, cross-entropy, or BCE summed over the labels of
+  multi-label targets).
 - ``"trades"``: TRADES (Zhang et al. 2019). The loss is the clean classification loss plus
   ``beta`` times the KL divergence from the clean output distribution to the output on an
-  adversarial example, which PGD crafts to maximise that KL. The distribution follows the model's
-  output: Bernoulli (sigmoid) for one logit, categorical (softmax) for ``K`` logits.
+  adversarial example, which PGD crafts to maximise that KL. The distribution follows the task:
+  Bernoulli (sigmoid) for one logit, categorical (softmax) for ``K`` logits with class-index
+  labels, and one Bernoulli per label (the KL summed over the labels) for ``(B, K)`` multi-label
+  targets.
 - ``"fast"``: fast adversarial training (Wong, Rice & Kolter 2020): one FGSM step of size
   ``alpha = 1.25 * eps`` from a uniform random point of the eps-ball.
 

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
@@ -38,6 +39,7 @@ from tqdm.auto import tqdm
 from hermes import _distributed as dist
 from hermes._losses import classification_loss
 from hermes._random import derive_seed, make_generator, seeded_global_rng
+from hermes.evaluation.task_metrics import auroc_per_class
 from hermes.models._adversarial_steps import (
     add_gaussian_noise,
     adversarial_loss,
@@ -56,6 +58,7 @@ from hermes.models.adversarial_training import AdversarialTraining
 from hermes.models.augmentation import Augmentation
 from hermes.models.history import EpochRecord, History
 from hermes.models.scores import positive_class_scores
+from hermes.tasks import task_scores
 
 __all__ = ["EpochRecord", "History", "fine_tune"]
 
@@ -100,18 +103,34 @@ def fine_tune(
     frozen backbone's BatchNorm layers use and keep their running statistics, and its weights
     are left bit-identical.
 
-    The loss follows the model's output: one logit per sample uses BCE-with-logits (labels 0/1),
-    ``K >= 2`` logits use cross-entropy (labels ``0..K-1``). Validation AUROC ranks samples by
-    the positive-class probability (:func:`~hermes.models.positive_class_scores`); with ``K > 2``
-    it is sklearn's one-vs-rest macro AUROC.
+    The loss and the validation AUROC follow the task (see ``docs/tasks.md``), read from the
+    labels and the model's output:
+
+    - binary (one logit, or two, with ``(N,)`` labels 0/1): BCE-with-logits on one logit,
+      cross-entropy on two; AUROC of the positive-class probability
+      (:func:`~hermes.models.positive_class_scores`).
+    - multi-class (``K > 2`` logits, ``(N,)`` class indices ``0..K-1``): cross-entropy; macro
+      one-vs-rest AUROC of the softmax probabilities
+      (:func:`~hermes.evaluation.task_metrics.auroc_per_class`, as
+      ``roc_auc_score(multi_class="ovr")``).
+    - multi-label (``K`` logits, ``(N, K)`` float targets of 0/1): BCE-with-logits on each logit,
+      summed over the labels; macro AUROC over the labels of the per-label sigmoid.
+
+    A class (or label) whose validation samples are all positive or all negative has no AUROC:
+    as in :func:`~hermes.evaluation.task_metrics.auroc_per_class`, the recorded ``val_auroc`` is
+    then NaN (with a ``RuntimeWarning`` naming the class), and the kept weights, early stopping
+    and the scheduler use the mean AUROC of the classes that have one. Validation data in which
+    no class has an AUROC (binary or multi-class: a single class present) is an error.
 
     Args:
         model: the classifier, mapping ``(B, C, H, W)`` images in ``[0, 1]`` to logits. Moved to
             ``device`` and trained in place.
-        train_data: a ``Dataset`` of ``(image (C, H, W) float in [0, 1], int label)``, a
+        train_data: a ``Dataset`` of ``(image (C, H, W) float in [0, 1], label)``, a
             ``DataLoader`` of ``(images, labels)`` batches (used as given), or a pair of tensors
-            ``(images (N, C, H, W), labels (N,))``.
-        val_data: validation data, same forms; must contain both classes.
+            ``(images (N, C, H, W), labels)``. A label is an int class index (labels ``(N,)``)
+            or, for a multi-label model, a float ``(K,)`` vector of 0/1 (labels ``(N, K)``).
+        val_data: validation data, same forms and the same kind of labels; must contain at
+            least two classes (binary, multi-class) or both values of one label (multi-label).
         protocol: ``"lp-ft"``, ``"lp"`` (head only) or ``"ft"`` (everything from the start).
         lp_epochs: maximum LP epochs (used by ``"lp"`` and ``"lp-ft"``).
         ft_epochs: maximum FT epochs (used by ``"ft"`` and ``"lp-ft"``).
@@ -141,7 +160,10 @@ def fine_tune(
             TRADES or fast AT). Every training batch (after augmentation) is attacked with the
             model in eval mode and the model trains on the protocol's loss; after every epoch the
             validation set is also attacked with PGD and its AUROC recorded as
-            ``robust_val_auroc``. Random starts draw from a generator seeded from ``seed``.
+            ``robust_val_auroc``. Random starts draw from a generator seeded from ``seed``. The
+            attacks raise the task's loss (for multi-label targets, the BCE summed over the
+            labels); TRADES' KL is the softmax KL for class indices and the per-label Bernoulli
+            KL, summed over the labels, for a one-logit or multi-label model.
             ``None``: standard training.
         noise_sigma: Gaussian-noise training for randomized smoothing: every training batch
             (after augmentation) gets ``N(0, noise_sigma^2)`` noise per pixel, not clamped to
@@ -159,7 +181,10 @@ def fine_tune(
     Raises:
         TypeError, ValueError: a bad argument (the message names it; an ``adversarial`` warm-up
             longer than the training names ``warmup_epochs``), images outside ``[0, 1]``,
-            labels that do not fit the output, or validation data with a single class.
+            labels that do not fit the output (a class index ``>= K``, multi-label targets of
+            another width than the model's output or other than 0/1; the message names
+            ``train_data`` or ``val_data``), validation labels of another kind than the training
+            labels, or validation data with no AUROC (a single class).
         RuntimeError: the validation scores became NaN (training diverged).
 
     Under ``torch.distributed`` (a process group of more than one rank, as ``torchrun`` starts;
@@ -323,6 +348,9 @@ class _Trainer:
         self.scaler = torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")
         self.adversarial = config.adversarial
         self.epochs_run = 0  # over all phases: the warm-up of eps counts them
+        # Whether train_data holds (N, K) multi-label targets (set by the first batch), so that
+        # validation labels of another kind are refused.
+        self.multilabel: bool | None = None
         # Crafting, noise and the robust validation attack each draw from their own generator,
         # seeded from the run's seed, never from the global RNG.
         # Under torch.distributed each rank has its own streams (rank_seed: derived from seed).
@@ -367,14 +395,14 @@ class _Trainer:
             if self.world > 1:  # BatchNorm statistics: rank 0's everywhere (DDP's convention)
                 for buffer in self.model.buffers():
                     torch.distributed.broadcast(buffer, src=0)
-            val_loss, val_auroc, robust_auroc = self._validate(val_loader)
+            val = self._validate(val_loader)
             if self.world > 1:  # every rank decides on rank 0's numbers
-                val_loss, val_auroc, robust_auroc = dist.broadcast_object(
-                    (val_loss, val_auroc, robust_auroc)
-                )
-            # keep="robust" is only accepted with adversarial training, so the metric exists
-            metric = robust_auroc if self.config.keep == "robust" else val_auroc
-            metric = val_auroc if metric is None else metric
+                val = dist.broadcast_object(val)
+            val_loss, val_auroc, robust_auroc = val.loss, val.auroc, val.robust_auroc
+            # keep="robust" is only accepted with adversarial training, so the metric exists.
+            # The selection metrics equal the AUROCs unless a class has none (NaN AUROC).
+            metric = val.robust_select if self.config.keep == "robust" else val.select
+            metric = val.select if metric is None else metric
             scheduler.step(metric)
             history.epochs.append(
                 EpochRecord(
@@ -455,6 +483,8 @@ class _Trainer:
             disable=not self.progress,
         )
         for x, y in checked_batches(loader, "train_data", self.device):
+            if self.multilabel is None:
+                self.multilabel = y.ndim == 2
             if self.augmentation is not None:
                 x = self.augmentation(x)
             if self.config.noise_sigma is not None:
@@ -499,13 +529,14 @@ class _Trainer:
         return loss * (n * self.world / n_global)
 
     @torch.no_grad()
-    def _validate(self, loader: Iterable[Any]) -> tuple[float, float, float | None]:
+    def _validate(self, loader: Iterable[Any]) -> _Validation:
         """Mean clean loss, clean AUROC and (with adversarial training) robust AUROC."""
         self.model.eval()
         all_logits, all_labels, all_robust = [], [], []
         total = 0.0
         generator = torch.Generator().manual_seed(self.val_seed)
         for x, y in checked_batches(loader, "val_data", self.device):
+            _check_same_kind(y, self.multilabel)
             with self._autocast():
                 logits = self.model(x)
             logits = logits.float()
@@ -523,9 +554,11 @@ class _Trainer:
             raise ValueError("val_data is empty")
         logits = torch.cat(all_logits)
         labels = torch.cat(all_labels)
-        auroc = _auroc(logits, labels)
-        robust_auroc = _auroc(torch.cat(all_robust), labels) if all_robust else None
-        return total / labels.numel(), auroc, robust_auroc
+        auroc, select = _auroc(logits, labels)
+        robust_auroc, robust_select = (
+            _auroc(torch.cat(all_robust), labels) if all_robust else (None, None)
+        )
+        return _Validation(total / labels.shape[0], auroc, robust_auroc, select, robust_select)
 
     def load_best(self) -> None:
         if self.best_state is not None:
@@ -534,6 +567,35 @@ class _Trainer:
     def restore_flags(self) -> None:
         for p, flag in self.flags.items():
             p.requires_grad_(flag)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Validation:
+    """One validation pass: mean clean loss, the AUROCs recorded in the history, and the values
+    that select the weights (each AUROC, or, where it is NaN because a class has none, the mean
+    AUROC of the classes that have one)."""
+
+    loss: float
+    auroc: float
+    robust_auroc: float | None
+    select: float
+    robust_select: float | None
+
+
+def _check_same_kind(y: torch.Tensor, multilabel: bool | None) -> None:
+    """Refuse validation labels of another kind (class indices vs multi-label targets) than the
+    training labels (``multilabel``; ``None``: not known)."""
+    if multilabel is None or (y.ndim == 2) == multilabel:
+        return
+    if multilabel:
+        raise ValueError(
+            "val_data labels must be (N, K) multi-label targets, as train_data's are; got class "
+            f"indices of shape {tuple(y.shape)}"
+        )
+    raise ValueError(
+        "val_data labels must be (N,) class indices, as train_data's are; got multi-label "
+        f"targets of shape {tuple(y.shape)}"
+    )
 
 
 def _sum_over_ranks(*values: float) -> tuple[float, ...]:
@@ -575,25 +637,45 @@ def _loss(logits: torch.Tensor, y: torch.Tensor, name: str) -> torch.Tensor:
     return classification_loss(logits, y, f"{name} labels").mean()
 
 
-def _auroc(logits: torch.Tensor, labels: torch.Tensor) -> float:
+def _auroc(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    """The validation AUROC of the task and the value that selects the weights.
+
+    Binary: the AUROC of the positive-class probability, twice. Multi-class and multi-label: the
+    macro AUROC of :func:`~hermes.evaluation.task_metrics.auroc_per_class` (NaN, warned, when a
+    class has a single label value) and the mean over the classes that have an AUROC.
+    """
     if not bool(torch.isfinite(logits).all()):
         raise RuntimeError(
             "validation logits are not finite (training diverged); lower the learning rate or "
             "turn off amp"
         )
+    y = labels.numpy()
+    if labels.ndim == 2:
+        if not bool(((labels == 0).any(dim=0) & (labels == 1).any(dim=0)).any()):
+            raise ValueError(
+                "val_data must contain both values (0 and 1) of at least one label for AUROC; "
+                "every label is constant"
+            )
+        return _macro_auroc(y, task_scores(logits, "multilabel").numpy(), "multilabel")
     classes = torch.unique(labels)
     if classes.numel() < 2:
         raise ValueError(
             f"val_data must contain at least two classes for AUROC; got only {classes.tolist()}"
         )
-    y = labels.numpy()
     k = 1 if logits.ndim == 1 else logits.shape[1]
     if k <= 2:
-        return float(roc_auc_score(y, positive_class_scores(logits.double()).numpy()))
-    if classes.numel() != k:
-        raise ValueError(
-            f"val_data must contain every one of the {k} classes for a one-vs-rest AUROC; "
-            f"got {classes.tolist()}"
-        )
-    probabilities = torch.softmax(logits.double(), dim=1).numpy()
-    return float(roc_auc_score(y, probabilities, multi_class="ovr"))
+        value = float(roc_auc_score(y, positive_class_scores(logits.double()).numpy()))
+        return value, value
+    return _macro_auroc(y, task_scores(logits, "multiclass").numpy(), "multiclass")
+
+
+def _macro_auroc(y: np.ndarray, scores: np.ndarray, task: str) -> tuple[float, float]:
+    """``auroc_per_class``'s macro AUROC, and the mean over the classes that have an AUROC.
+
+    The evaluation's own function, so training and evaluation agree on the definition and on
+    NaN for a class without an AUROC (it imports nothing from :mod:`hermes.models`).
+    """
+    result = auroc_per_class(y, scores, task)
+    per_class = np.asarray(result["per_class"], dtype=np.float64)
+    macro = float(result["macro"])
+    return macro, macro if math.isfinite(macro) else float(np.nanmean(per_class))

@@ -44,7 +44,8 @@ def test_bad_images(tiny_cnn, x, error, match) -> None:
     ("y", "error", "match"),
     [
         (torch.tensor([0, 1, 1]), ShapeError, "expected 2 labels, got 3"),
-        (torch.tensor([[0, 1]]), ShapeError, r"y must have shape \(B,\) or \(B, 1\)"),
+        (torch.tensor([[0, 1]]), ShapeError, "y must hold one row of targets per image"),
+        (torch.zeros(2, 1, 1), ShapeError, r"y must have shape \(B,\) or \(B, 1\)"),
         (torch.tensor([0.5, 1.0]), TypeError, "y must hold class indices"),
         (torch.tensor([-1, 0]), RangeError, "non-negative"),
         (torch.tensor([0, 2]), RangeError, r"y must be in 0\.\.1 for a model with 2 output logits"),
@@ -124,3 +125,17 @@ def test_a_model_that_cuts_the_gradient_is_reported_not_called_robust(attack) ->
 def test_inference_mode_is_named_in_the_error(tiny_cnn) -> None:
     with torch.inference_mode(), pytest.raises(RuntimeError, match=r"torch\.inference_mode\(\)"):
         PGD(tiny_cnn, 0.1, steps=1)(X, Y)
+
+
+def test_square_refuses_volumes_and_gradient_attacks_take_them() -> None:
+    from hermes.attacks import Square
+    from hermes.attacks.functional import square
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(2 * 3 * 3 * 3, 2))
+    v, y = torch.rand(2, 2, 3, 3, 3), torch.tensor([0, 1])
+    with pytest.raises(ShapeError, match=r"x must be 2D images .* for Square"):
+        Square(model, 0.1, queries=2)(v, y)
+    with pytest.raises(ShapeError, match="for Square"):
+        square(model, v, y, 0.1, queries=2)
+    x_adv = PGD(model, 0.1, steps=2)(v, y)
+    assert x_adv.shape == v.shape and float((x_adv - v).abs().max()) <= 0.1 + 1e-6
