@@ -23,6 +23,7 @@ __all__ = [
     "plot_adversarial_examples",
     "plot_auroc_curves",
     "plot_certified_curves",
+    "plot_class_curves",
     "plot_defense_gallery",
     "plot_difference_heatmap",
     "plot_tradeoff",
@@ -118,6 +119,65 @@ def plot_auroc_curves(
             ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
+    return _finish(fig, path)
+
+
+def plot_class_curves(
+    report: Any,
+    *,
+    attack: str | None = None,
+    defenses: Sequence[str] | None = None,
+    class_names: Sequence[str] | None = None,
+    path: str | Path | None = None,
+) -> Figure:
+    """Per-class (per-label) AUROC against epsilon for a multi-class or multi-label report: one
+    panel per defense, one line per class, and the macro AUROC as a thick black line.
+
+    Args:
+        report: a :class:`~hermes.evaluation.RobustnessReport` with ``per_class_auroc``.
+        attack: the attack column (default the first).
+        defenses: defenses to draw, one panel each (default: all).
+        class_names: a legend name per class (default ``class 0``, ``class 1``, ...).
+        path: where to save the figure.
+
+    Raises:
+        ValueError: a binary report, or ``class_names`` of the wrong length.
+        KeyError: an unknown attack or defense.
+    """
+    if getattr(report, "per_class_auroc", None) is None:
+        raise ValueError(
+            "plot_class_curves() needs a multi-class or multi-label report; this one is "
+            f"task={getattr(report, 'task', 'binary')!r} (plot_auroc_curves draws its AUROC)"
+        )
+    attack = report.attacks[0] if attack is None else attack
+    defenses = list(defenses or report.defenses)
+    for name, value, known in (
+        ("attack", [attack], report.attacks),
+        ("defenses", defenses, report.defenses),
+    ):
+        unknown = [v for v in value if v not in known]
+        if unknown:
+            raise KeyError(f"unknown {name} {unknown[0]!r}; the report has {known}")
+    k = report.n_classes
+    names = list(class_names) if class_names is not None else [f"class {i}" for i in range(k)]
+    if len(names) != k:
+        raise ValueError(f"class_names must name all {k} classes; got {len(names)} names")
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(defenses), figsize=(5 * len(defenses), 4), squeeze=False)
+    eps = report.epsilons
+    for ax, defense in zip(axes[0], defenses):
+        for i, name in enumerate(names):
+            values = [report.per_class_auroc[defense, attack, e][i] for e in eps]
+            ax.plot(eps, values, marker="o", linewidth=1, label=name)
+        macro = [report.auroc[defense, attack, e] for e in eps]
+        ax.plot(eps, macro, color="black", linewidth=2.5, label="macro")
+        ax.set_title(f"{defense}: {attack}")
+        ax.set_xlabel("epsilon (pixel units)")
+        ax.set_ylabel("AUROC (one-vs-rest)" if report.task == "multiclass" else "AUROC per label")
+        ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="x-small", ncol=2)
     return _finish(fig, path)
 
 

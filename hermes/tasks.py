@@ -26,7 +26,6 @@ import torch
 
 from hermes._validation import check_model_output
 from hermes.errors import RangeError, ShapeError
-from hermes.models.scores import positive_class_scores
 
 __all__ = ["TASKS", "Task", "check_task", "infer_task", "task_scores"]
 
@@ -244,7 +243,8 @@ def task_scores(logits: torch.Tensor, task: str) -> torch.Tensor:
                 f"logits must have 1 or 2 outputs for task='binary'; got {k} "
                 "(use task='multiclass')"
             )
-        return positive_class_scores(z)
+        # as hermes.models.positive_class_scores (not imported: hermes.models needs this module)
+        return torch.sigmoid(z.reshape(-1)) if k == 1 else torch.softmax(z, dim=1)[:, 1]
     if logits.ndim != 2:
         raise ShapeError(
             f"logits must be (N, K) for task={task!r}; got shape {tuple(logits.shape)}"

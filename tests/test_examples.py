@@ -172,3 +172,29 @@ def test_robust_training_fast(tmp_path, capsys) -> None:
     assert certified.radii[0] == 0.0
     for name in ("tables.md", "certified.json", "tradeoff.png", "certified.png"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("flag", "task", "classes"),
+    [
+        ("pathmnist", "multiclass", 9),
+        ("chestmnist", "multilabel", 14),
+        ("organmnist3d", "multiclass", 11),
+    ],
+)
+def test_medmnist_fast(flag, task, classes, tmp_path, capsys) -> None:
+    model = ["--model", "cnn3d_small"] if flag.endswith("3d") else ["--model", "resnet18"]
+    report = load("medmnist").main(
+        [
+            *("--flag", flag, "--output", str(tmp_path), "--n-train", "32", "--n-eval", "16"),
+            *("--epochs", "1", "--epsilons", "0.03", "--pgd-steps", "1"),
+            *("--threat-model", "gray-box", *model),
+            *TRAIN_FAST,
+        ]
+    )
+    assert report.task == task and report.n_classes == classes
+    assert ("JPEG" in report.defenses) == (not flag.endswith("3d"))  # JPEG is 2D-only
+    out = capsys.readouterr().out
+    assert f"## {flag} ({task}): macro AUROC" in out and "| macro |" in out
+    for name in ("tables.md", "report.json", "report.csv", "auroc_curves.png", "class_curves.png"):
+        assert (tmp_path / name).stat().st_size > 0

@@ -9,6 +9,7 @@ from hermes.evaluation import MetricGrid, RobustnessReport
 from hermes.plotting import (
     plot_adversarial_examples,
     plot_auroc_curves,
+    plot_class_curves,
     plot_defense_gallery,
     plot_difference_heatmap,
 )
@@ -109,3 +110,25 @@ def test_saved_figures_are_closed_in_pyplot_but_still_usable(tmp_path) -> None:
     shown = plot_auroc_curves(make_report())  # no path: left open for plt.show()
     assert shown.number in plt.get_fignums()
     plt.close(shown)
+
+
+def test_class_curves_draw_one_line_per_class_and_the_macro(tmp_path) -> None:
+    base = make_report(ci=False)
+    per_class = {k: [v, v / 2, 1 - v] for k, v in base.auroc.items()}
+    report = RobustnessReport(auroc=base.auroc, task="multiclass", per_class_auroc=per_class)
+    fig = plot_class_curves(
+        report, attack="PGD", defenses=["None", "TVM"], class_names=["a", "b", "c"],
+        path=tmp_path / "classes.png",
+    )  # fmt: skip
+    assert_png(tmp_path / "classes.png")
+    assert len(fig.axes) == 2
+    lines = fig.axes[1].get_lines()
+    labels = [line.get_label() for line in lines if not line.get_label().startswith("_")]
+    assert labels == ["a", "b", "c", "macro"]
+    assert list(lines[1].get_ydata()) == [per_class["TVM", "PGD", e][1] for e in EPS]
+    with pytest.raises(ValueError, match="class_names must name all 3 classes"):
+        plot_class_curves(report, class_names=["a"])
+    with pytest.raises(KeyError, match="unknown attack 'CW'"):
+        plot_class_curves(report, attack="CW")
+    with pytest.raises(ValueError, match="needs a multi-class or multi-label report"):
+        plot_class_curves(make_report())

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from hermes.evaluation import metrics
+from hermes.evaluation._cell_metrics import cell_auroc, cell_metrics
 from hermes.evaluation._units import ADAPTIVE, BASELINE, GRAY_BOX, Unit, unit_threats
 from hermes.evaluation.diagnostics import find_diagnostics
 from hermes.evaluation.metric_grid import MetricGrid
@@ -37,6 +38,7 @@ def assemble_report(
     seed: int,
     metadata: dict[str, Any],
     sanity_eps: float | None = None,
+    task: str = "binary",
 ) -> RobustnessReport:
     clean = results[Unit("clean")]
     labels = clean["labels"].numpy()
@@ -49,6 +51,7 @@ def assemble_report(
             )
     counts = metrics.bootstrap_counts(n, bootstrap, seed) if bootstrap else None
     values: dict[str, dict] = {"auroc": {}, "accuracy": {}, "success_rate": {}}
+    per_class: dict = {}
     ci: dict = {}
     scores: dict = {}
     selection: dict = {}
@@ -63,20 +66,22 @@ def assemble_report(
                 s = result["scores"]["clean" if e == 0 else threat][d].numpy()
                 key = (d, column, e)
                 scores[key] = s
-                values["auroc"][key] = metrics.auroc(labels, s)
-                values["accuracy"][key] = metrics.accuracy(labels, s)
-                values["success_rate"][key] = metrics.success_rate(labels, clean_scores, s)
+                cell = cell_metrics(labels, s, clean_scores, task, counts, ci_level)
+                for name in values:
+                    values[name][key] = cell[name]
+                if cell["per_class"] is not None:
+                    per_class[key] = cell["per_class"]
                 if counts is not None:
-                    ci[key] = metrics.bootstrap_interval(labels, s, counts, ci_level)
+                    ci[key] = cell["ci"]
                 if e > 0 and threat == ADAPTIVE:
                     selection[key] = dict(result["wins"][d])
                     candidate_auroc[key] = {
-                        c: metrics.auroc(labels, cs.numpy())
+                        c: cell_auroc(labels, cs.numpy(), task)
                         for c, cs in result["candidates"][d].items()
                     }
             if sanity_eps is not None:
                 probe = results[Unit(threat_model, attack, sanity_eps)]
-                sanity[(d, column)] = metrics.auroc(labels, probe["scores"][threat][d].numpy())
+                sanity[(d, column)] = cell_auroc(labels, probe["scores"][threat][d].numpy(), task)
 
     column_info = {
         c: {
@@ -96,7 +101,9 @@ def assemble_report(
         ci=MetricGrid("ci", ci) if counts is not None else None,
         threat_model=threat_model,
         n_samples=int(n),
-        n_positive=int(np.sum(labels == 1)),
+        n_positive=int(np.sum(labels == 1)) if task == "binary" else None,
+        task=task,
+        per_class_auroc=per_class or None,
         timing=_timing(results, columns, defenses, n),
         metadata={**metadata, "columns": column_info},
         labels=labels,

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from hermes._data_args import as_tensor_pair, check_batch
-from hermes.errors import RangeError
 from hermes.evaluation._cache import fingerprint_tensors
 
 __all__ = ["BatchSource"]
@@ -21,13 +20,15 @@ class BatchSource:
 
     A tensor pair is validated as a whole up front; other sources are validated batch by batch
     (the first batch as soon as the source is built, so bad data fails before any work).
+    ``label_check``, once set (by the caller that knows the task), is run on the labels of every
+    batch a loader yields.
     """
 
     def __init__(self, data: Any, batch_size: int) -> None:
         self.batch_size = batch_size
+        self.label_check: Callable[[torch.Tensor], object] | None = None
         pair = as_tensor_pair(data, "data")
         if pair is not None:
-            _check_binary(pair[1])
             self._pair: tuple[torch.Tensor, torch.Tensor] | None = pair
             self._loader = None
         elif isinstance(data, DataLoader):
@@ -57,8 +58,14 @@ class BatchSource:
             return
         for batch in self._loader:
             images, labels = check_batch(batch, "data")
-            _check_binary(labels)
+            if self.label_check is not None:
+                self.label_check(labels)
             yield images, labels
+
+    @property
+    def all_labels(self) -> torch.Tensor | None:
+        """Every label, for a tensor pair (checked whole up front); ``None`` for a loader."""
+        return None if self._pair is None else self._pair[1]
 
     def fingerprint(self) -> str:
         """A short hash of every image and label, in order.
@@ -90,10 +97,3 @@ class _BatchedReader:
 
     def __len__(self) -> int:
         return -(-len(self.dataset) // self.batch_size)
-
-
-def _check_binary(labels: torch.Tensor) -> None:
-    if labels.numel() and bool((labels > 1).any()):
-        raise RangeError(
-            f"data labels must be binary (0 = negative, 1 = positive) for AUROC; got label {int(labels.max())}"
-        )

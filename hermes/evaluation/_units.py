@@ -27,7 +27,7 @@ from hermes._random import derive_seed, seeded
 from hermes.evaluation._batches import BatchSource
 from hermes.evaluation._worst_case import TRANSFER, build_candidates, craft, worst_case
 from hermes.evaluation.adaptive import AdaptiveSettings
-from hermes.models.scores import positive_class_scores
+from hermes.tasks import task_scores
 
 __all__ = ["ADAPTIVE", "BASELINE", "GRAY_BOX", "Unit", "plan_units", "run_unit", "unit_threats"]
 
@@ -67,11 +67,13 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _score(model: nn.Module, defense: nn.Module, x: torch.Tensor, seed: int) -> torch.Tensor:
+def _score(
+    model: nn.Module, defense: nn.Module, x: torch.Tensor, seed: int, task: str
+) -> torch.Tensor:
     with seeded(defense, seed):
         # float64: float32's sigmoid is exactly 1.0 above a logit of about 17, which would tie
         # confident positives and negatives and bias the AUROC
-        return positive_class_scores(model(defense(x)).double()).cpu()
+        return task_scores(model(defense(x)).double(), task).cpu()
 
 
 def run_unit(
@@ -85,10 +87,14 @@ def run_unit(
     progress: Any,
     settings: AdaptiveSettings,
     batches: range | None = None,
+    task: str = "binary",
 ) -> dict[str, Any]:
     """Run one unit over all batches, or over the batches numbered in ``batches`` (a part of the
     unit; every batch's seeds depend only on its number, so parts put together in order equal
     the whole unit; the other batches are still read, not computed).
+
+    ``task`` (see :mod:`hermes.tasks`) decides the scores: ``(B,)`` positive-class
+    probabilities for a binary model, ``(B, K)`` class or label probabilities otherwise.
 
     Returns a dict with ``labels``; ``scores[threat][defense]`` (``threat`` is ``"clean"``,
     ``"gray-box"`` or ``"adaptive"``); for adaptive units ``candidates[defense][name]`` (each
@@ -147,6 +153,7 @@ def run_unit(
                         defense,
                         x_transfer,
                         derive_seed(seed, "defense", name, seed_unit, index),
+                        task,
                     )
                     _synchronize(device)
                     defense_seconds[name] += time.perf_counter() - start
@@ -182,6 +189,7 @@ def run_unit(
                     seed, "defense", name, Unit(ADAPTIVE, unit.attack, unit.eps, name), index
                 ),
                 selection_draws=settings.selection_draws,
+                task=task,
             )
             _synchronize(device)
             defense_seconds[name] += time.perf_counter() - start
@@ -191,7 +199,7 @@ def run_unit(
                 candidates[name].setdefault(candidate_name, []).append(s)
             names = list(images)
             wins[name].update(names[i] for i in winners.tolist())
-        labels.append(y.cpu().long())
+        labels.append(y.cpu() if y.ndim == 2 else y.cpu().long())  # multi-label targets stay float
         progress.update(1)
     return {
         "labels": torch.cat(labels),

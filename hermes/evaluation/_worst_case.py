@@ -22,7 +22,7 @@ from hermes._random import derive_seed, has_generators, seeded
 from hermes.attacks.apgd import APGD
 from hermes.attacks.base import Attack
 from hermes.evaluation.adaptive import AS_GIVEN, AdaptiveSettings, candidate_modes
-from hermes.models.scores import positive_class_scores
+from hermes.tasks import task_scores
 
 __all__ = ["TRANSFER", "Candidate", "build_candidates", "gradient_mode", "worst_case"]
 
@@ -152,6 +152,7 @@ def worst_case(
     *,
     score_seed: int,
     selection_draws: int,
+    task: str = "binary",
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
     """Per example, the candidate image that hurts the model most through ``defense``.
 
@@ -160,17 +161,21 @@ def worst_case(
     one's by the margin averaged over ``selection_draws`` further draws, the same draws for every
     candidate, so the scoring draw stays fresh.
 
+    The margin is :func:`~hermes._losses.true_class_margin`'s for every task (for multi-label
+    targets the smallest signed logit over the labels: the example's weakest label).
+
     Returns:
-        ``(scores, candidate_scores, winners)``: the ``(B,)`` float64 positive-class scores of
-        the winners, every candidate's own ``(B,)`` scores, and the ``(B,)`` index of each
-        example's winning candidate in ``images``' order.
+        ``(scores, candidate_scores, winners)``: the float64 scores of the winners
+        (:func:`~hermes.tasks.task_scores` of ``task``: ``(B,)`` binary, ``(B, K)`` otherwise),
+        every candidate's own scores, and the ``(B,)`` index of each example's winning
+        candidate in ``images``' order.
     """
     randomised = has_generators(defense)
     candidate_scores, margins = {}, []
     for name, x_adv in images.items():
         with seeded(defense, score_seed):
             logits = model(defense(x_adv)).double()
-        candidate_scores[name] = positive_class_scores(logits).cpu()
+        candidate_scores[name] = task_scores(logits, task).cpu()
         if not randomised:
             margins.append(true_class_margin(logits, y))
             continue
@@ -180,6 +185,6 @@ def worst_case(
                 total += true_class_margin(model(defense(x_adv)).double(), y)
         margins.append(total / selection_draws)
     winners = torch.stack(margins).argmin(dim=0).cpu()  # ties go to the first candidate
-    stacked = torch.stack(list(candidate_scores.values()))
-    scores = stacked.gather(0, winners.view(1, -1)).squeeze(0)
+    stacked = torch.stack(list(candidate_scores.values()))  # (candidates, B) or (candidates, B, K)
+    scores = stacked[winners, torch.arange(winners.numel())]
     return scores, candidate_scores, winners

@@ -40,6 +40,7 @@ def check_comparable(report: RobustnessReport, other: RobustnessReport, name: st
         f"{what} {mine!r} vs {theirs!r}"
         for what, mine, theirs in (
             ("threat_model", report.threat_model, other.threat_model),
+            ("task", report.task, other.task),
             ("n_samples", report.n_samples, other.n_samples),
             ("n_positive", report.n_positive, other.n_positive),
         )
@@ -67,7 +68,15 @@ class RobustnessReport:
     AUROC when the evaluation asked for them.
 
     Attributes:
-        auroc, accuracy, success_rate: :class:`MetricGrid` of floats.
+        auroc, accuracy, success_rate: :class:`MetricGrid` of floats. For a multi-class or
+            multi-label model the AUROC is the macro mean over classes (labels), the accuracy
+            the top-class (multi-class) or per-label (multi-label) accuracy, and an attack
+            succeeds on a sample the model got right (every label right) and no longer does.
+        task: ``"binary"``, ``"multiclass"`` or ``"multilabel"`` (see :mod:`hermes.tasks`).
+        per_class_auroc: ``{(defense, attack, eps): [AUROC of class 0, 1, ...]}`` for
+            multi-class and multi-label reports (one-vs-rest, per label), ``None`` for binary;
+            :meth:`class_table` shows it, :meth:`to_records` and the CSV carry one
+            ``auroc_class_k`` column per class.
         ci: :class:`MetricGrid` of ``(low, high)`` or ``None``.
         timing: ``{"defense": {name: seconds per image}, "attack": {name: {eps: seconds per image}}}``.
         labels, scores: the labels and, per cell, the positive-class scores (kept in memory for
@@ -111,6 +120,8 @@ class RobustnessReport:
         candidate_auroc: dict[tuple[str, str, float], dict[str, float]] | None = None,
         sanity: dict[str, Any] | None = None,
         diagnostics: Sequence[Diagnostic] = (),
+        task: str = "binary",
+        per_class_auroc: dict[tuple[str, str, float], list[float]] | None = None,
     ) -> None:
         self.auroc = auroc
         self.accuracy = accuracy or MetricGrid("accuracy", {})
@@ -127,6 +138,8 @@ class RobustnessReport:
         self.candidate_auroc = _eps_keyed(candidate_auroc)
         self.sanity = sanity
         self.diagnostics = list(diagnostics)
+        self.task = task
+        self.per_class_auroc = _eps_keyed(per_class_auroc)
 
     # ---- shape of the grid -------------------------------------------------------------------
     @property
@@ -140,6 +153,13 @@ class RobustnessReport:
     @property
     def epsilons(self) -> list[float]:
         return self.auroc.epsilons
+
+    @property
+    def n_classes(self) -> int:
+        """Classes (labels) of the per-class AUROC: 0 for a binary report."""
+        if not self.per_class_auroc:
+            return 0
+        return max(len(v) for v in self.per_class_auroc.values())
 
     def metric(self, name: str) -> MetricGrid:
         """The grid of metric ``name`` (``"auroc"``, ``"accuracy"`` or ``"success_rate"``)."""
@@ -162,6 +182,10 @@ class RobustnessReport:
                 row[name] = self.metric(name).get((d, a, e), float("nan"))
             low, high = self.ci[d, a, e] if self.ci is not None else (float("nan"), float("nan"))
             row["auroc_low"], row["auroc_high"] = low, high
+            if self.per_class_auroc is not None:
+                per = self.per_class_auroc.get((d, a, eps_key(e)), [])
+                for k in range(self.n_classes):
+                    row[f"auroc_class_{k}"] = per[k] if k < len(per) else float("nan")
             records.append(row)
         return records
 
@@ -220,6 +244,52 @@ class RobustnessReport:
             lines += [f"- {d}" for d in self.diagnostics]
         return "\n".join(lines)
 
+    def class_table(
+        self,
+        defense: str = "None",
+        attack: str | None = None,
+        *,
+        class_names: Sequence[str] | None = None,
+        digits: int = 3,
+    ) -> str:
+        """Per-class (per-label) AUROC of one defense and attack as Markdown: one row per class,
+        one column per epsilon (clean first), and the macro AUROC as the last row.
+
+        Args:
+            defense: the defense row of the grid (default the undefended baseline).
+            attack: the attack column (default the first).
+            class_names: a name per class (default ``class 0``, ``class 1``, ...).
+            digits: decimals.
+
+        Raises:
+            ValueError: a binary report (it has no per-class numbers; see :meth:`table`).
+            KeyError: an unknown defense or attack.
+        """
+        if self.per_class_auroc is None:
+            raise ValueError(
+                "class_table() needs a multi-class or multi-label report; this one is "
+                f"task={self.task!r} (its AUROC is in table())"
+            )
+        attack = self.attacks[0] if attack is None else attack
+        if defense not in self.defenses:
+            raise KeyError(f"unknown defense {defense!r}; the report has {self.defenses}")
+        if attack not in self.attacks:
+            raise KeyError(f"unknown attack {attack!r}; the report has {self.attacks}")
+        names = list(class_names) if class_names is not None else []
+        if class_names is not None and len(names) != self.n_classes:
+            raise ValueError(
+                f"class_names must name all {self.n_classes} classes; got {len(names)} names"
+            )
+        names = names or [f"class {k}" for k in range(self.n_classes)]
+        header = ["Class", *["Clean" if e == 0 else f"{attack} ε={e:g}" for e in self.epsilons]]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for k, name in enumerate(names):
+            row = [self.per_class_auroc[defense, attack, e][k] for e in self.epsilons]
+            lines.append("| " + " | ".join([name, *[f"{v:.{digits}f}" for v in row]]) + " |")
+        macro = [self.auroc[defense, attack, e] for e in self.epsilons]
+        lines.append("| macro | " + " | ".join(f"{v:.{digits}f}" for v in macro) + " |")
+        return "\n".join(lines)
+
     def compare(self, other: RobustnessReport) -> RobustnessReport:
         """Cell-by-cell difference ``self - other`` over the cells both reports have.
 
@@ -242,9 +312,18 @@ class RobustnessReport:
             )
         if not len(grids["auroc"]):
             raise ValueError("the two reports share no (defense, attack, epsilon) cell")
+        per_class = None
+        if self.per_class_auroc is not None and other.per_class_auroc is not None:
+            per_class = {
+                k: [a - b for a, b in zip(v, other.per_class_auroc[k])]
+                for k, v in self.per_class_auroc.items()
+                if k in other.per_class_auroc
+            }
         return RobustnessReport(
             **grids,
             threat_model=self.threat_model,
+            task=self.task,
+            per_class_auroc=per_class,
             n_samples=self.n_samples,
             metadata={
                 "difference": [
@@ -292,6 +371,7 @@ class RobustnessReport:
             "format": _FORMAT,
             "version": 1,
             "threat_model": self.threat_model,
+            "task": self.task,
             "n_samples": self.n_samples,
             "n_positive": self.n_positive,
             "metrics": {
@@ -322,6 +402,12 @@ class RobustnessReport:
                 "auroc": [[d, a, _nan_to_none(v)] for (d, a), v in self.sanity["auroc"].items()],
             },
             "diagnostics": [d.to_dict() for d in self.diagnostics],
+            "per_class_auroc": None
+            if self.per_class_auroc is None
+            else [
+                [d, a, e, [_nan_to_none(v) for v in per]]
+                for (d, a, e), per in self.per_class_auroc.items()
+            ],
         }
         if include_scores and self.scores is not None and self.labels is not None:
             out["labels"] = np.asarray(self.labels).tolist()
@@ -377,8 +463,16 @@ class RobustnessReport:
                 "epsilon": data["sanity"]["epsilon"],
                 "auroc": {(d, a): _none_to_nan(v) for d, a, v in data["sanity"]["auroc"]},
             }
+        per_class = None
+        if data.get("per_class_auroc") is not None:
+            per_class = {
+                (d, a, e): [_none_to_nan(v) for v in per]
+                for d, a, e, per in data["per_class_auroc"]
+            }
         return cls(
             **grids,
+            task=data.get("task", "binary"),  # reports written before tasks were binary
+            per_class_auroc=per_class,
             selection=selection,
             candidate_auroc=candidate_auroc,
             sanity=sanity,
@@ -413,7 +507,8 @@ class RobustnessReport:
 
     def __repr__(self) -> str:
         return (
-            f"RobustnessReport(threat_model={self.threat_model!r}, n_samples={self.n_samples}, "
+            f"RobustnessReport(threat_model={self.threat_model!r}, task={self.task!r}, "
+            f"n_samples={self.n_samples}, "
             f"defenses={self.defenses}, attacks={self.attacks}, epsilons={self.epsilons})"
         )
 

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from hermes import _distributed as dist
 from hermes._modes import eval_mode
 from hermes._validation import check_choice, check_number, check_positive_int
+from hermes.errors import RangeError, ShapeError
 from hermes.evaluation._assemble import assemble_report
 from hermes.evaluation._batches import BatchSource
 from hermes.evaluation._cache import (
@@ -29,6 +30,7 @@ from hermes.evaluation._units import BASELINE, plan_units, run_unit
 from hermes.evaluation.adaptive import AdaptiveSettings, candidate_modes
 from hermes.evaluation.metric_grid import eps_key
 from hermes.evaluation.report import RobustnessReport
+from hermes.tasks import check_task, infer_task
 from hermes.version import __version__
 
 __all__ = ["BASELINE", "evaluate_robustness"]
@@ -57,6 +59,7 @@ def evaluate_robustness(
     cache_dir: str | None = None,
     adaptive: AdaptiveSettings | None = None,
     sanity_eps: float | None = None,
+    task: str | None = None,
 ) -> RobustnessReport:
     """AUROC, accuracy and attack success rate of ``model`` over defenses x attacks x epsilons.
 
@@ -76,16 +79,22 @@ def evaluate_robustness(
     - ``"both"``: the two side by side in one report: attack columns ``"PGD"`` (gray-box) and
       ``"PGD [adaptive]"``; :meth:`RobustnessReport.threat_model_gap` gives the difference.
 
-    Scores are positive-class probabilities, computed in float64 (in float32 every logit above
+    Every task hermes knows works (:mod:`hermes.tasks`): binary (one or two logits), multi-class
+    (``K`` softmax logits, class-index labels) and multi-label (``K`` sigmoid logits, ``(N, K)``
+    0/1 targets). The task is inferred from the model's output width and the labels, or stated
+    with ``task``; a multi-class or multi-label report's AUROC is the macro mean over classes,
+    with each class's own AUROC in ``report.per_class_auroc`` (see ``docs/tasks.md``).
+
+    Scores are positive-class (class, label) probabilities, computed in float64 (in float32 every logit above
     about 17 scores exactly 1.0, and such ties shift the AUROC); AUROC comes from
     :func:`sklearn.metrics.roc_auc_score`. The model and every defense run in eval mode (each
     module's own mode is restored afterwards), so a defense with batch statistics or dropout is
     scored as at test time and left unchanged.
 
     Args:
-        model: binary classifier on ``[0, 1]`` images (one logit or two logits).
+        model: classifier on ``[0, 1]`` images ``(B, C, H, W)`` or volumes ``(B, C, D, H, W)``.
         data: ``(images, labels)`` tensors, a ``Dataset`` or a ``DataLoader`` of
-            ``(image in [0, 1], label in {0, 1})``. A ``DataLoader`` is used as it is (its own
+            ``(image in [0, 1], label)``: ``0``/``1``, a class index, or ``(K,)`` 0/1 targets. A ``DataLoader`` is used as it is (its own
             batch size); keep it unshuffled for reproducible per-batch seeds.
         attacks: name -> factory ``(model, eps) -> attack`` (e.g. ``FGSM`` or
             ``functools.partial(PGD, steps=10)``); ``attack(x, y)`` returns adversarial images.
@@ -115,6 +124,8 @@ def evaluate_robustness(
         sanity_eps: a large budget in ``(0, 1]`` at which every attack column is also run (a
             probe kept out of the grid, in ``report.sanity``); AUROC there should be about 0, and
             a cell where it is not is listed in ``report.diagnostics``.
+        task: ``None`` to infer, or ``"binary"``, ``"multiclass"``, ``"multilabel"``, checked
+            against the model's output and the labels (:func:`hermes.tasks.infer_task`).
 
     Under ``torch.distributed`` (a process group initialised by the caller or ``torchrun``), the
     units of the grid (and their batches, where units are too few) are split across the ranks,
@@ -165,6 +176,8 @@ def evaluate_robustness(
         sanity_eps = eps_key(
             check_number(sanity_eps, "sanity_eps", low=0.0, high=1.0, low_inclusive=False)
         )
+    if task is not None:
+        task = check_task(task)
     _check_not_sharded(data)
     source = BatchSource(data, batch_size)
     if dist.rank_device().type == "cuda":  # NCCL: this rank's own GPU, not everyone's cuda:0
@@ -179,11 +192,14 @@ def evaluate_robustness(
     else:
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
 
+    task = _resolve_task(model, source, task, device)
     unit_epsilons = sorted({*epsilons, sanity_eps}) if sanity_eps is not None else epsilons
     units = plan_units(threat_model, list(attacks), unit_epsilons)
     manifest = keys = None
     if cache_dir is not None or dist.get_world_size() > 1:
         manifest = _manifest(model, source, defenses, threat_model, seed, batch_size, cache_dir)
+        if task != "binary":  # binary caches written before tasks existed stay valid
+            manifest["task"] = task
         if threat_model != "gray-box":
             manifest["adaptive"] = adaptive.describe()
         keys = [
@@ -222,6 +238,7 @@ def evaluate_robustness(
                 bar,
                 adaptive,
                 batches,
+                task,
             ),
             progress=bar,
         )
@@ -247,7 +264,30 @@ def evaluate_robustness(
         seed=seed,
         metadata=metadata,
         sanity_eps=sanity_eps,
+        task=task,
     )
+
+
+def _resolve_task(
+    model: nn.Module, source: BatchSource, task: str | None, device: torch.device
+) -> str:
+    """The task, inferred (or checked) from the model's output on one image and the labels;
+    then every batch a loader yields is checked against it."""
+    images, labels = next(iter(source))
+    with torch.no_grad(), eval_mode(model):
+        logits = model(images[:1].to(device))
+    k = 1 if logits.ndim == 1 else logits.shape[-1]
+    labels = source.all_labels if source.all_labels is not None else labels
+    task = _infer(k, labels, task)
+    source.label_check = lambda y: _infer(k, y, task)
+    return task
+
+
+def _infer(k: int, labels: torch.Tensor, task: str | None) -> str:
+    try:
+        return infer_task(k, labels, task)
+    except (ShapeError, RangeError, TypeError) as error:
+        raise type(error)(f"data {error}") from None
 
 
 def _check_attacks(attacks: Any) -> dict[str, AttackFactory]:
