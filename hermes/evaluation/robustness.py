@@ -73,9 +73,12 @@ def evaluate_robustness(
       gray-box transfer image, the attack against ``nn.Sequential(defense, model)`` through
       every gradient mode the defense offers (exact; BPDA identity or surrogate; unrolled), and
       APGD likewise, with EOT against randomised defenses. Per example the candidate with the
-      lowest true-class margin through the defense is kept and scored with fresh randomness, so
-      the adaptive number is never weaker than any single candidate (for a deterministic
-      defense, exactly). ``report.selection`` says which candidate won how many examples.
+      lowest true-class margin through the defense is kept and scored with fresh randomness.
+      Where one candidate applied to every example, or the same column's cell at a smaller
+      epsilon, reaches a lower AUROC than that per-example choice (a randomised defense, or a
+      multi-class or multi-label macro AUROC, which per-example margins do not order), that
+      attack is the cell: the adaptive number is never weaker than an attack hermes ran.
+      ``report.selection`` says which candidate won how many examples.
     - ``"both"``: the two side by side in one report: attack columns ``"PGD"`` (gray-box) and
       ``"PGD [adaptive]"``; :meth:`RobustnessReport.threat_model_gap` gives the difference.
 

@@ -217,3 +217,37 @@ def test_volumes_run_the_same_grid_with_3d_smoothing() -> None:
             model, (x, y), attacks={"FGSM": FGSM}, epsilons=[EPS], defenses={"JPEG": JPEG(75)},
             progress=False,
         )  # fmt: skip
+
+
+def test_an_adaptive_cell_is_never_weaker_than_an_attack_hermes_ran(multiclass) -> None:
+    model, x, y = multiclass
+    report = evaluate_robustness(
+        model, (x, y), attacks={"FGSM": FGSM}, epsilons=[0.02, 0.05, 0.1],
+        defenses={"Gaussian": GaussianSmoothing(3, 1.0)}, threat_model="adaptive",
+        batch_size=16, progress=False,
+    )  # fmt: skip
+    for d in report.defenses:
+        previous = 1.0
+        for e in report.epsilons[1:]:
+            cell = report.auroc[d, "FGSM", e]
+            assert cell <= min(report.candidate_auroc[d, "FGSM", e].values()) + 1e-12
+            assert cell <= previous + 1e-12
+            previous = cell
+    assert not [g for g in report.diagnostics if g.check in ("adaptive-weaker", "rises-with-eps")]
+
+
+def test_strongest_takes_a_whole_candidate_or_a_smaller_budget_when_lower() -> None:
+    from hermes.evaluation._assemble import strongest
+
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    eye = np.eye(3) * 0.7 + 0.1
+    perfect, wrong = eye[labels], eye[(labels + 1) % 3]
+    mixed = np.where(np.arange(6)[:, None] < 3, wrong, perfect)
+    scores, chosen = strongest(labels, "multiclass", mixed, {"a": 4, "b": 2}, {"b": wrong}, {})
+    assert np.array_equal(scores, wrong) and chosen == {"b": 6}
+    scores, chosen = strongest(labels, "multiclass", mixed, {"a": 6}, {"a": perfect}, {})
+    assert np.array_equal(scores, mixed) and chosen == {"a": 6}  # the worst case holds
+    scores, chosen = strongest(
+        labels, "multiclass", mixed, {"a": 6}, {"a": mixed}, {"ε=0.01": (wrong, {"b": 6})}
+    )
+    assert np.array_equal(scores, wrong) and chosen == {"b (ε=0.01)": 6}
