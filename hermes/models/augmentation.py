@@ -40,7 +40,7 @@ from hermes._random import (
     seeded_global_rng,
 )
 from hermes._validation import check_images, check_number
-from hermes.errors import RangeError, ShapeError
+from hermes.errors import RangeError
 
 __all__ = ["Augmentation"]
 
@@ -75,9 +75,15 @@ class Augmentation(nn.Module):
         generator: the source of each call's seed (a ``torch.Generator``, an int or ``None``),
             public so that evaluation and EOT code can seed it (``hermes._random.seeded``).
 
+    Images with another channel count than 3 (grayscale) get the same stages with brightness and
+    contrast jitter only (saturation and hue are defined on RGB). Volumes ``(B, C, D, H, W)`` get
+    the 3D stages kornia has: flips of width and depth (each with probability ``hflip``) and of
+    height (``vflip``), and a 3D rotation of up to ``rotation`` degrees about each axis; colour
+    jitter and erasing are not applied to volumes.
+
     Shape:
-        - Input: :math:`(B, C, H, W)` in ``[0, 1]`` (``C = 3`` when colour jitter is on)
-        - Output: :math:`(B, C, H, W)` in ``[0, 1]``, same dtype and device
+        - Input: :math:`(B, C, H, W)` or :math:`(B, C, D, H, W)` in ``[0, 1]``
+        - Output: the input's shape, in ``[0, 1]``, same dtype and device
     """
 
     def __init__(
@@ -122,12 +128,29 @@ class Augmentation(nn.Module):
             stages.append(K.RandomVerticalFlip(p=self.vflip))
         if self.rotation > 0:
             stages.append(K.RandomRotation(degrees=self.rotation, p=1.0))
+        gray = list(stages)  # the same stages for images of other channel counts, ...
         jitter = (self.brightness, self.contrast, self.saturation, self.hue)
         if any(j > 0 for j in jitter):
             stages.append(K.ColorJitter(*jitter, p=1.0))
+        if self.brightness > 0 or self.contrast > 0:  # ... with brightness and contrast only
+            gray.append(K.ColorJitter(self.brightness, self.contrast, 0.0, 0.0, p=1.0))
         if self.erasing > 0:
-            stages.append(K.RandomErasing(scale=self.erasing_scale, p=self.erasing))
+            erase = K.RandomErasing(scale=self.erasing_scale, p=self.erasing)
+            stages.append(erase)
+            gray.append(erase)
         self.stages = nn.Sequential(*stages)
+        self.gray_stages = nn.Sequential(*gray)
+        volume: list[nn.Module] = []
+        if self.hflip > 0:
+            volume += [
+                K.RandomHorizontalFlip3D(p=self.hflip),
+                K.RandomDepthicalFlip3D(p=self.hflip),
+            ]
+        if self.vflip > 0:
+            volume.append(K.RandomVerticalFlip3D(p=self.vflip))
+        if self.rotation > 0:
+            volume.append(K.RandomRotation3D(degrees=self.rotation, p=1.0))
+        self.volume_stages = nn.Sequential(*volume)
 
     def manual_seed(self, seed: int) -> Augmentation:
         """Restart the random stream from ``seed`` (``generator`` becomes a generator seeded
@@ -136,16 +159,16 @@ class Augmentation(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Augment a batch ``(B, C, H, W)`` of images in ``[0, 1]``."""
-        check_images(x, "x")
-        if self.jitter_on and x.shape[1] != 3:
-            raise ShapeError(
-                f"x must be RGB images (B, 3, H, W) for colour jitter; got shape {tuple(x.shape)}"
-            )
-        if x.shape[0] == 0 or len(self.stages) == 0:
+        """Augment a batch of images ``(B, C, H, W)`` or volumes ``(B, C, D, H, W)`` in ``[0, 1]``."""
+        check_images(x, "x", volumes=True)
+        if x.ndim == 5:
+            stages = self.volume_stages
+        else:
+            stages = self.stages if x.shape[1] == 3 else self.gray_stages
+        if x.shape[0] == 0 or len(stages) == 0:
             return x.clone()
         with seeded_global_rng(draw_seed(make_generator(self.generator)), x.device):
-            return self.stages(x)
+            return stages(x)
 
     @property
     def jitter_on(self) -> bool:

@@ -175,8 +175,6 @@ def test_bad_images_are_rejected():
     augment = Augmentation(seed=0)
     with pytest.raises(RangeError, match=r"\[0, 1\]"):
         augment(torch.full((1, 3, 8, 8), 2.0))
-    with pytest.raises(ShapeError, match="RGB"):
-        augment(torch.rand(1, 1, 8, 8))
     with pytest.raises(ShapeError):
         augment(torch.rand(3, 8, 8))
 
@@ -226,3 +224,26 @@ def test_pickles_from_before_the_attribute_was_public_still_load():
     old = Augmentation.__new__(Augmentation)
     old.__setstate__(state)
     assert torch.equal(old(x), augment(x))
+
+
+def test_grayscale_images_get_brightness_and_contrast_but_no_saturation_or_hue():
+    gray = images(16)[:, :1] * 0.8
+    assert torch.equal(only(saturation=0.5, hue=0.3)(gray), gray)  # RGB-only stages skipped
+    ratio = (only(brightness=0.2, saturation=0.5, hue=0.3)(gray) / gray).flatten(1)
+    torch.testing.assert_close(ratio.amin(1), ratio.amax(1))
+    assert float(ratio.min()) >= 0.8 - 1e-6 and float(ratio.max()) <= 1.2 + 1e-6
+    rgb = images(4)
+    torch.testing.assert_close(Augmentation(seed=3)(rgb), Augmentation(seed=3)(rgb))
+    y = Augmentation(seed=3)(gray)  # the default suite runs on grayscale
+    assert y.shape == gray.shape and float(y.min()) >= 0 and float(y.max()) <= 1
+
+
+def test_volumes_get_3d_flips_and_rotation_only():
+    v = torch.rand(4, 1, 6, 7, 8, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(only(hflip=1.0)(v), v.flip(-1, -3), rtol=0, atol=0)
+    torch.testing.assert_close(only(vflip=1.0)(v), v.flip(-2), rtol=0, atol=0)
+    off_for_volumes = {"brightness": 0.2, "contrast": 0.2, "saturation": 0.2, "hue": 0.1}
+    assert torch.equal(only(**off_for_volumes, erasing=1.0)(v), v)
+    rotated = only(rotation=90.0)(v)
+    assert rotated.shape == v.shape and not torch.equal(rotated, v)
+    assert torch.equal(Augmentation(seed=1)(v), Augmentation(seed=1)(v))
