@@ -55,13 +55,8 @@ def _macro_interval(
     per_class = np.stack(
         [metrics.weighted_auroc(y[:, k], s[:, k], counts) for k in range(y.shape[1])]
     )
-    values = per_class.mean(axis=0)  # NaN wherever a class had one label value in a resample
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return float("nan"), float("nan")
-    tail = 100 * (1 - level) / 2
-    low, high = np.percentile(values, [tail, 100 - tail])
-    return float(low), float(high)
+    # NaN wherever a class had one label value in a resample; those resamples are dropped
+    return metrics.percentile_interval(per_class.mean(axis=0), level)
 
 
 def cell_auroc(labels: np.ndarray, scores: np.ndarray, task: str) -> float:

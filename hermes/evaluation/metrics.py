@@ -18,6 +18,7 @@ __all__ = [
     "auroc",
     "bootstrap_counts",
     "bootstrap_interval",
+    "percentile_interval",
     "success_rate",
     "weighted_auroc",
 ]
@@ -109,7 +110,17 @@ def bootstrap_interval(
     labels: np.ndarray, scores: np.ndarray, counts: np.ndarray, level: float = 0.95
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of the AUROC over the given resample ``counts``."""
-    values = weighted_auroc(labels, scores, counts)
+    return percentile_interval(weighted_auroc(labels, scores, counts), level)
+
+
+def percentile_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The central ``level`` percentile interval of the finite ``values`` (NaN, NaN if none).
+
+    Example:
+        >>> percentile_interval(np.array([0.0, 0.25, np.nan, 0.75, 1.0]), level=0.5)
+        (0.1875, 0.8125)
+    """
+    values = np.asarray(values)
     values = values[np.isfinite(values)]
     if values.size == 0:
         return float("nan"), float("nan")
