@@ -128,3 +128,8 @@ def test_a_one_class_smoothed_classifier_is_reported(linear_task) -> None:
     assert len(report.diagnostics) == 1
     assert "predicts class 1 for every image" in report.diagnostics[0]
     assert "Sanity check failed" in report.table()
+
+
+def test_empirical_curves_never_rise_with_the_radius(report) -> None:
+    for curve in (report.empirical_accuracy, report.empirical_auroc):
+        assert all(b <= a for a, b in zip(curve, curve[1:])), curve
