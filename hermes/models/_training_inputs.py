@@ -59,16 +59,8 @@ def make_loader(
 ) -> Iterable[Any]:
     if isinstance(data, DataLoader):
         return data
-    pair = as_tensor_pair(data, name)
-    if pair is not None:
-        data = TensorDataset(*pair)
-    if not isinstance(data, Dataset):
-        raise TypeError(
-            f"{name} must be a torch Dataset, a DataLoader or a pair (images, labels) of tensors; "
-            f"got {type(data).__name__}"
-        )
     return DataLoader(
-        data,
+        _as_dataset(data, name),
         batch_size=config.batch_size,
         shuffle=shuffle,
         generator=generator if shuffle else None,

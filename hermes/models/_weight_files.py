@@ -15,12 +15,48 @@ import torch
 
 from hermes.errors import WeightsError
 
-__all__ = ["CHECKPOINT_FORMAT_KEY", "CHECKPOINT_VERSION", "is_checkpoint", "load_file"]
+__all__ = [
+    "CHECKPOINT_FORMAT_KEY",
+    "CHECKPOINT_VERSION",
+    "check_weights_argument",
+    "is_checkpoint",
+    "load_file",
+]
 
 CHECKPOINT_FORMAT_KEY = "hermes_checkpoint"
 CHECKPOINT_VERSION = 1
 
 PathLike = str | os.PathLike
+
+
+def check_weights_argument(
+    weights: Any, accepted: str = "'imagenet', None or a file path"
+) -> str | Path | None:
+    """A builder's ``weights=`` argument: ``None``, ``"imagenet"`` (any case) or the
+    :class:`~pathlib.Path` of an existing file; else an error naming ``weights`` and listing
+    ``accepted``.
+
+    Example:
+        >>> check_weights_argument("ImageNet")
+        'imagenet'
+        >>> check_weights_argument(3)
+        Traceback (most recent call last):
+        ...
+        TypeError: weights must be 'imagenet', None or a file path; got int
+    """
+    if weights is None:
+        return None
+    if isinstance(weights, str) and weights.lower() == "imagenet":
+        return "imagenet"
+    if isinstance(weights, (str, os.PathLike)):
+        path = Path(weights)
+        if not path.is_file():
+            raise WeightsError(
+                f"weights must be 'imagenet', None or the path of a weights file; got "
+                f"{str(weights)!r}, which is not an existing file"
+            )
+        return path
+    raise TypeError(f"weights must be {accepted}; got {type(weights).__name__}")
 
 
 def load_file(path: Any, name: str, map_location: Any = "cpu") -> Any:

@@ -44,7 +44,7 @@ from hermes.models._model_parts import (
     VolumeNormalize,
     detach_head,
 )
-from hermes.models._weight_files import is_checkpoint, load_file
+from hermes.models._weight_files import check_weights_argument, is_checkpoint, load_file
 from hermes.models.normalize import IMAGENET_MEAN, IMAGENET_STD, Normalize
 
 __all__ = ["TESTED_MODELS", "BuiltModel", "available_models", "build_model"]
@@ -211,7 +211,7 @@ def build_model(
         raise TypeError(f"seed must be an int or None; got {seed!r}")
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be True or False; got {progress!r}")
-    weights = _check_weights(weights)
+    weights = check_weights_argument(weights)
     args = {
         "name": name,
         "num_outputs": num_outputs,
@@ -384,24 +384,6 @@ def _create_timm(timm: Any, name: str, kwargs: dict[str, Any], input_size: int |
 
 
 # -- weights ----------------------------------------------------------------------------------
-
-
-def _check_weights(weights: Any) -> str | Path | None:
-    if weights is None:
-        return None
-    if isinstance(weights, str) and weights.lower() == "imagenet":
-        return "imagenet"
-    if isinstance(weights, (str, os.PathLike)):
-        path = Path(weights)
-        if not path.is_file():
-            raise WeightsError(
-                f"weights must be 'imagenet', None or the path of a weights file; got "
-                f"{str(weights)!r}, which is not an existing file"
-            )
-        return path
-    raise TypeError(
-        f"weights must be 'imagenet', None or a file path; got {type(weights).__name__}"
-    )
 
 
 def _read_file(path: Path, args: dict[str, Any]) -> Mapping[str, torch.Tensor]:

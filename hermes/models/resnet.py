@@ -29,13 +29,17 @@ from torchvision.models.resnet import BasicBlock
 from hermes._validation import check_positive_int
 from hermes.errors import WeightsError
 from hermes.models._load_state import load_keeping_fresh_head
-from hermes.models._weight_files import CHECKPOINT_FORMAT_KEY, is_checkpoint, load_file
+from hermes.models._weight_files import (
+    CHECKPOINT_FORMAT_KEY,
+    check_weights_argument,
+    is_checkpoint,
+    load_file,
+)
 from hermes.models.normalize import IMAGENET_MEAN, IMAGENET_STD, Normalize
 
 __all__ = ["ResNet18", "resnet18"]
 
 WeightsArg = str | os.PathLike | ResNet18_Weights | None
-
 
 
 class ResNet18(ResNet):
@@ -139,22 +143,12 @@ def resnet18(
 
 
 def _check_weights(weights: Any) -> ResNet18_Weights | Path | None:
-    if weights is None or isinstance(weights, ResNet18_Weights):
+    if isinstance(weights, ResNet18_Weights):
         return weights
-    if isinstance(weights, str) and weights.lower() == "imagenet":
-        return ResNet18_Weights.IMAGENET1K_V1
-    if isinstance(weights, (str, os.PathLike)):
-        path = Path(weights)
-        if not path.is_file():
-            raise WeightsError(
-                f"weights must be 'imagenet', None or the path of a weights file; got "
-                f"{str(weights)!r}, which is not an existing file"
-            )
-        return path
-    raise TypeError(
-        "weights must be 'imagenet', a torchvision ResNet18_Weights member, None or a file path; "
-        f"got {type(weights).__name__}"
+    checked = check_weights_argument(
+        weights, "'imagenet', a torchvision ResNet18_Weights member, None or a file path"
     )
+    return ResNet18_Weights.IMAGENET1K_V1 if checked == "imagenet" else checked
 
 
 def _download(weights: ResNet18_Weights, progress: bool) -> Mapping[str, Any]:
