@@ -8,6 +8,8 @@ attack of size ``r`` exactly when its distance ``|w.x + b| / ||w||`` to the boun
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from torch import nn
@@ -132,4 +134,4 @@ def test_a_one_class_smoothed_classifier_is_reported(linear_task) -> None:
 
 def test_empirical_curves_never_rise_with_the_radius(report) -> None:
     for curve in (report.empirical_accuracy, report.empirical_auroc):
-        assert all(b <= a for a, b in zip(curve, curve[1:])), curve
+        assert all(b <= a for a, b in itertools.pairwise(curve)), curve
