@@ -8,8 +8,9 @@ downloads):
 2. trains a model from the registry (``--model``; ResNet-18 for 2D flags, a small 3D CNN for the
    3D ones) with full fine-tuning, for the task the flag has (9-class PathMNIST, 14-finding
    ChestMNIST, 11-organ OrganMNIST3D, ...),
-3. evaluates PGD gray-box and adaptive (the adaptive cells add APGD through every gradient mode) against Gaussian and median smoothing (and JPEG
-   for 2D images; JPEG and TVM are 2D-only), with the macro AUROC per cell and each class's own,
+3. evaluates PGD gray-box and adaptive (the adaptive cells add APGD through every gradient
+   mode) against Gaussian and median smoothing (and JPEG for 2D images; JPEG and TVM are
+   2D-only), with the macro AUROC per cell and each class's own,
 4. prints the macro AUROC table and the per-class table of the undefended model, and writes the
    JSON/CSV report and two figures (AUROC curves, per-class curves) to ``--output``.
 
@@ -74,7 +75,10 @@ def load(args: argparse.Namespace) -> tuple[dict[str, tuple[torch.Tensor, torch.
         root = args.output / "data"
         counts = {"train": args.n_train, "val": max(args.n_train // 4, 64), "test": args.n_eval}
         make_synthetic_medmnist(root, args.flag, args.size, counts, seed=args.seed)
-    splits = {s: MedMNIST(root, args.flag, s, args.size, download=args.download) for s in ("train", "val", "test")}  # fmt: skip
+    splits = {
+        s: MedMNIST(root, args.flag, s, args.size, download=args.download)
+        for s in ("train", "val", "test")
+    }
     limits = {"train": args.n_train, "val": max(args.n_train // 4, 64), "test": args.n_eval}
     data = {}
     for split, dataset in splits.items():

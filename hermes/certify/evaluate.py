@@ -6,8 +6,8 @@ the smoothed classifier with budget ``r`` (Salman et al. 2019's attack on the so
 classifier, via hermes' :func:`~hermes.attacks.functional.pgd`), and the smoothed classifier's
 majority vote on the attacked image is scored. An attack of a smaller radius lies inside every
 larger ball, so an image broken at some radius counts as broken at every larger one, and the
-empirical AUROC at ``r`` is the lowest reached at any radius ``<= r``. The certified curve is a guarantee and the
-empirical one an upper estimate, so the certified curve must lie below the empirical one; an
+empirical AUROC at ``r`` is the lowest reached at any radius ``<= r``. The certified curve is a
+guarantee and the empirical one an upper estimate, so the certified curve must lie below the empirical one; an
 image certified at radius ``R`` that the attack breaks at a budget ``r < R`` refutes the
 certificate (or reveals a bug), and is reported as a failed sanity check.
 

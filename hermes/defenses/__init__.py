@@ -2,8 +2,8 @@
 
 Each maps ``(B, C, H, W) -> (B, C, H, W)`` and has a functional twin in
 :mod:`hermes.defenses.functional`. Gaussian and median smoothing (and Identity) also map volumes
-``(B, C, D, H, W)`` with volumetric kernels; JPEG and TVM are 2D-only and refuse volumes. :func:`list_defenses` names them all and :func:`get_defense`
-returns one by name. ``SpatialSmoothing`` (ART's name for :class:`MedianSmoothing`) still imports,
+``(B, C, D, H, W)`` with volumetric kernels; JPEG and TVM are 2D-only and refuse volumes.
+:func:`list_defenses` names them all and :func:`get_defense` returns one by name. ``SpatialSmoothing`` (ART's name for :class:`MedianSmoothing`) still imports,
 as a deprecated alias.
 """
 

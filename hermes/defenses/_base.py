@@ -3,8 +3,8 @@
 A defense is a ``(B, C, H, W) -> (B, C, H, W)`` map in [0, 1]; a defense that also works on
 volumes (``takes_volumes = True``: Gaussian and median smoothing, Identity) maps
 ``(B, C, D, H, W) -> (B, C, D, H, W)`` too, and the others refuse a volume with a
-:class:`~hermes.errors.ShapeError` that says how to apply them slice by slice. As in torchvision's transforms v2,
-the base class owns ``forward``: it checks the input once and calls the defense's operation (its
+:class:`~hermes.errors.ShapeError` that says how to apply them slice by slice. As in
+torchvision's transforms v2, the base class owns ``forward``: it checks the input once and calls the defense's operation (its
 functional twin without the twin's checks) with the settings the module holds. A defense
 declares, once:
 

@@ -63,6 +63,7 @@ def assemble_report(
         clean_scores = clean["scores"]["clean"][d].numpy()
         for column, attack, threat in columns:
             smaller: dict[str, tuple[np.ndarray, dict[str, int]]] = {}  # adaptive cells so far
+            smaller_auroc: dict[str, float] = {}  # and their AUROC
             for e in epsilons:
                 result = results[Unit(threat_model, attack, e)] if e > 0 else clean
                 s = result["scores"]["clean" if e == 0 else threat][d].numpy()
@@ -73,8 +74,9 @@ def assemble_report(
                         c: cell_auroc(labels, cs, task) for c, cs in candidates.items()
                     }
                     s, selection[key] = strongest(
-                        labels, task, s, dict(result["wins"][d]), candidates, smaller
-                    )
+                        labels, task, s, dict(result["wins"][d]), candidates, smaller,
+                        known={**candidate_auroc[key], **smaller_auroc},
+                    )  # fmt: skip
                     smaller[f"ε={e:g}"] = (s, selection[key])
                 scores[key] = s
                 cell = cell_metrics(labels, s, clean_scores, task, counts, ci_level)
@@ -84,6 +86,8 @@ def assemble_report(
                     per_class[key] = cell["per_class"]
                 if counts is not None:
                     ci[key] = cell["ci"]
+                if e > 0 and threat == ADAPTIVE:
+                    smaller_auroc[f"ε={e:g}"] = cell["auroc"]
             if sanity_eps is not None:
                 probe = results[Unit(threat_model, attack, sanity_eps)]
                 sanity[(d, column)] = cell_auroc(labels, probe["scores"][threat][d].numpy(), task)
@@ -134,6 +138,7 @@ def strongest(
     wins: dict[str, int],
     candidates: dict[str, np.ndarray],
     smaller: dict[str, tuple[np.ndarray, dict[str, int]]],
+    known: dict[str, float] | None = None,
 ) -> tuple[np.ndarray, dict[str, int]]:
     """The scores an adaptive cell reports, and which candidates they come from.
 
@@ -143,19 +148,24 @@ def strongest(
     but not a multi-class or multi-label macro AUROC, nor any AUROC through a randomised
     defense), or the same column's cell at a smaller epsilon (its images are inside this budget
     too). The lowest AUROC wins; ties keep the earlier option, so the worst case is kept
-    whenever no option is strictly stronger.
+    whenever no option is strictly stronger. ``known`` holds AUROCs already computed, keyed
+    by candidate name or by the epsilon keys of ``smaller``; the others are computed here.
     """
+    known = known or {}
     n = labels.shape[0]
-    options = [(worst, wins)]
-    options += [(scores, {name: n}) for name, scores in candidates.items()]
+    options = [(None, worst, wins)]
+    options += [(name, scores, {name: n}) for name, scores in candidates.items()]
     options += [
-        (scores, {f"{name} ({eps})": count for name, count in chosen.items()})
+        (eps, scores, {f"{name} ({eps})": count for name, count in chosen.items()})
         for eps, (scores, chosen) in smaller.items()
     ]
-    values = [cell_auroc(labels, scores, task) for scores, _ in options]
+    values = [
+        known[name] if name in known else cell_auroc(labels, scores, task)
+        for name, scores, _ in options
+    ]
     ranked = [math.inf if math.isnan(v) else v for v in values]
-    best = ranked.index(min(ranked))
-    return options[best]
+    _, scores, chosen = options[ranked.index(min(ranked))]
+    return scores, chosen
 
 
 def _timing(

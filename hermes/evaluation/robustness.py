@@ -88,8 +88,8 @@ def evaluate_robustness(
     with ``task``; a multi-class or multi-label report's AUROC is the macro mean over classes,
     with each class's own AUROC in ``report.per_class_auroc`` (see ``docs/tasks.md``).
 
-    Scores are positive-class (class, label) probabilities, computed in float64 (in float32 every logit above
-    about 17 scores exactly 1.0, and such ties shift the AUROC); AUROC comes from
+    Scores are positive-class (class, label) probabilities, computed in float64 (in float32
+    every logit above about 17 scores exactly 1.0, and such ties shift the AUROC); AUROC comes from
     :func:`sklearn.metrics.roc_auc_score`. The model and every defense run in eval mode (each
     module's own mode is restored afterwards), so a defense with batch statistics or dropout is
     scored as at test time and left unchanged.
@@ -97,8 +97,9 @@ def evaluate_robustness(
     Args:
         model: classifier on ``[0, 1]`` images ``(B, C, H, W)`` or volumes ``(B, C, D, H, W)``.
         data: ``(images, labels)`` tensors, a ``Dataset`` or a ``DataLoader`` of
-            ``(image in [0, 1], label)``: ``0``/``1``, a class index, or ``(K,)`` 0/1 targets. A ``DataLoader`` is used as it is (its own
-            batch size); keep it unshuffled for reproducible per-batch seeds.
+            ``(image in [0, 1], label)``: ``0``/``1``, a class index, or ``(K,)`` 0/1 targets.
+            A ``DataLoader`` is used as it is (its own batch size); keep it unshuffled for
+            reproducible per-batch seeds.
         attacks: name -> factory ``(model, eps) -> attack`` (e.g. ``FGSM`` or
             ``functools.partial(PGD, steps=10)``); ``attack(x, y)`` returns adversarial images.
         epsilons: budgets in pixel units; ``0`` (clean) is always evaluated.

@@ -127,7 +127,8 @@ def craft_examples(
     PGD-AT and fast AT climb the classification loss (BCE for one logit, cross-entropy for
     class indices, BCE summed over the labels for ``(B, K)`` multi-label targets); TRADES climbs
     :func:`output_divergence` from the clean output (computed once, in eval mode, without
-    gradient; softmax KL for class indices, per-label Bernoulli KL for multi-label targets). Each step is :func:`~hermes.attacks._projection.ascent_step` then
+    gradient; softmax KL for class indices, per-label Bernoulli KL for multi-label targets).
+    Each step is :func:`~hermes.attacks._projection.ascent_step` then
     :func:`~hermes.attacks._projection.project` (eps-ball, then ``[0, 1]``), as in
     :func:`hermes.attacks.functional.pgd`, with the epoch's eps and step size
     (:meth:`AdversarialTraining.eps_at`, :meth:`AdversarialTraining.alpha_at`). The model's
