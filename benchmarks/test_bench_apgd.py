@@ -23,9 +23,9 @@ from __future__ import annotations
 import pytest
 import torch
 import torchattacks
-import torchvision
 from torch import nn
 
+from benchmarks._inputs import random_images, seeded_resnet18
 from hermes.attacks.apgd import APGD
 
 BATCH = 16
@@ -36,11 +36,8 @@ GROUP = "apgd20-resnet18-96px-b16"
 
 @pytest.fixture(scope="module")
 def resnet_and_batch() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = torchvision.models.resnet18(num_classes=2).eval()
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(BATCH, 3, 96, 96, generator=g)
+    model = seeded_resnet18(2)
+    x, _ = random_images(BATCH, 96)
     with torch.no_grad():
         y = model(x).argmax(1)  # every example starts classified correctly
     return model, x, y

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torchvision
 from torch import nn
 
+from benchmarks._inputs import random_images, seeded_resnet18
 from hermes.attacks import PGD
 
 BATCH = 16
@@ -21,11 +21,8 @@ STEPS = 10
 
 @pytest.fixture(scope="module")
 def resnet_and_batch() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = torchvision.models.resnet18(num_classes=1).eval()
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(BATCH, 3, 96, 96, generator=g)
+    model = seeded_resnet18(1)
+    x, g = random_images(BATCH, 96)
     y = torch.randint(0, 2, (BATCH,), generator=g)
     return model, x, y
 

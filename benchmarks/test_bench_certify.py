@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torchvision
 
+from benchmarks._inputs import random_images, seeded_resnet18
 from hermes.certify import RandomizedSmoothing
 
 IMAGES, N0, N, BATCH = 8, 64, 512, 256
@@ -24,11 +24,7 @@ SIGMA = 0.25
 
 @pytest.fixture(scope="module")
 def model_and_images() -> tuple[torch.nn.Module, torch.Tensor]:
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = torchvision.models.resnet18(num_classes=2).eval()
-    x = torch.rand(IMAGES, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    return model, x
+    return seeded_resnet18(2), random_images(IMAGES, 32)[0]
 
 
 def raw_noisy_forwards(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -14,10 +14,10 @@ from functools import partial
 
 import pytest
 import torch
-import torchvision
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
+from benchmarks._inputs import random_images, seeded_resnet18
 from hermes import evaluate_robustness
 from hermes.attacks import FGSM, PGD
 from hermes.defenses import JPEG, GaussianSmoothing, MedianSmoothing
@@ -27,11 +27,8 @@ N, BATCH, EPSILONS = 64, 32, [0.0, 0.01, 0.03]
 
 @pytest.fixture(scope="module")
 def grid_inputs():
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = torchvision.models.resnet18(num_classes=1).eval()
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(N, 3, 96, 96, generator=g)
+    model = seeded_resnet18(1)
+    x, _ = random_images(N, 96)
     y = torch.arange(N) % 2
     attacks = {"FGSM": FGSM, "PGD": partial(PGD, steps=3, random_start=False)}
     defenses = {

@@ -15,8 +15,8 @@ from functools import partial
 
 import pytest
 import torch
-import torchvision
 
+from benchmarks._inputs import random_images, seeded_resnet18
 from hermes import evaluate_robustness
 from hermes.attacks import FGSM, PGD
 from hermes.defenses import GaussianSmoothing, MedianSmoothing
@@ -25,14 +25,12 @@ N, K = 128, 9
 
 
 def _model(outputs: int) -> torch.nn.Module:
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        return torchvision.models.resnet18(num_classes=outputs).eval()
+    return seeded_resnet18(outputs)
 
 
 @pytest.fixture(scope="module")
 def images() -> torch.Tensor:
-    return torch.rand(N, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    return random_images(N, 32)[0]
 
 
 def grid(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:

@@ -35,15 +35,9 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     images = np.clip(images + rng.integers(-8, 8, images.shape), 0, 255).astype(np.uint8)
     labels = rng.integers(0, 9, (N, 1), dtype=np.uint8)
     small = {"images": images[:8], "labels": labels[:8]}
-    np.savez_compressed(
-        folder / "pathmnist.npz",
-        train_images=small["images"],
-        train_labels=small["labels"],
-        val_images=small["images"],
-        val_labels=small["labels"],
-        test_images=images,
-        test_labels=labels,
-    )
+    splits = {"train": small, "val": small, "test": {"images": images, "labels": labels}}
+    arrays = {f"{split}_{kind}": a for split, part in splits.items() for kind, a in part.items()}
+    np.savez_compressed(folder / "pathmnist.npz", **arrays)
     return folder
 
 

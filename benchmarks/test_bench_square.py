@@ -16,9 +16,9 @@ from __future__ import annotations
 import pytest
 import torch
 import torchattacks
-import torchvision
 from torch import nn
 
+from benchmarks._inputs import random_images, seeded_resnet18
 from hermes.attacks.square import Square
 
 BATCH = 16
@@ -40,10 +40,8 @@ class _Counted(nn.Module):
 
 @pytest.fixture(scope="module")
 def resnet_and_batch() -> tuple[_Counted, torch.Tensor, torch.Tensor]:
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = torchvision.models.resnet18(num_classes=2).eval()
-    x = torch.rand(BATCH, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    model = seeded_resnet18(2)
+    x, _ = random_images(BATCH, 32)
     with torch.no_grad():
         y = model(x).argmax(1)  # correct by construction: nobody stops early
     return _Counted(model), x, y
@@ -66,8 +64,11 @@ def torchattacks_square(
         return attack(x, y)
 
 
-def _counting(model: _Counted, function, counts: list[int]):
-    """``function``, recording how many images ``model`` was asked about in each call."""
+def _measure(benchmark, norm: str, model: _Counted, function, *args):
+    """Benchmark ``function(*args)`` in the norm's group; return its last result and the set of
+    how many images ``model`` was asked about in each call."""
+    benchmark.group = f"square100-{norm}-resnet18-32px-b16"
+    counts: list[int] = []
 
     def run(*args):
         model.images = 0
@@ -75,48 +76,35 @@ def _counting(model: _Counted, function, counts: list[int]):
         counts.append(model.images)
         return out
 
-    return run
+    out = benchmark.pedantic(run, args=args, rounds=5, warmup_rounds=1)
+    return out, set(counts)
 
 
 NORMS = pytest.mark.parametrize("norm", ["Linf", "L2"])
 
 
-def _group(norm: str) -> str:
-    return f"square100-{norm}-resnet18-32px-b16"
-
-
 @NORMS
 def test_bench_raw_forwards(benchmark, resnet_and_batch, norm) -> None:
     model, x, _ = resnet_and_batch
-    benchmark.group = _group(norm)
-    counts: list[int] = []
-    run = _counting(model, raw_forwards, counts)
-    benchmark.pedantic(run, args=(model, x), rounds=5, warmup_rounds=1)
-    assert set(counts) == {QUERIES * BATCH}
+    _, counts = _measure(benchmark, norm, model, raw_forwards, model, x)
+    assert counts == {QUERIES * BATCH}
 
 
 @NORMS
 def test_bench_hermes_square(benchmark, resnet_and_batch, norm) -> None:
     model, x, y = resnet_and_batch
-    benchmark.group = _group(norm)
-    counts: list[int] = []
     attack = Square(model, EPS, queries=QUERIES, norm=norm, generator=0)
-    x_adv = benchmark.pedantic(
-        _counting(model, attack, counts), args=(x, y), rounds=5, warmup_rounds=1
-    )
-    assert set(counts) == {QUERIES * BATCH}
+    x_adv, counts = _measure(benchmark, norm, model, attack, x, y)
+    assert counts == {QUERIES * BATCH}
     assert float(perturbation(x_adv - x, norm).max()) <= EPS + 1e-6
 
 
 @NORMS
 def test_bench_torchattacks_square(benchmark, resnet_and_batch, norm) -> None:
     model, x, y = resnet_and_batch
-    benchmark.group = _group(norm)
-    counts: list[int] = []
-    run = _counting(model, torchattacks_square, counts)
-    x_adv = benchmark.pedantic(run, args=(model, x, y, norm), rounds=5, warmup_rounds=1)
+    x_adv, counts = _measure(benchmark, norm, model, torchattacks_square, model, x, y, norm)
     # the same 100 queries, plus its two checks of the predictions (before and after)
-    assert set(counts) == {(QUERIES + 2) * BATCH}
+    assert counts == {(QUERIES + 2) * BATCH}
     assert float(perturbation(x_adv - x, norm).max()) <= EPS + 1e-6
 
 

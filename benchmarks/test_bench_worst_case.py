@@ -14,9 +14,9 @@ from functools import partial
 
 import pytest
 import torch
-import torchvision
 from torch import nn
 
+from benchmarks._inputs import random_images, seeded_resnet18
 from hermes import evaluate_robustness
 from hermes.attacks import PGD
 from hermes.attacks.apgd import APGD
@@ -29,11 +29,8 @@ SETTINGS = AdaptiveSettings(apgd_steps=APGD_STEPS)
 
 @pytest.fixture(scope="module")
 def inputs():
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = torchvision.models.resnet18(num_classes=1).eval()
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(N, 3, 64, 64, generator=g)
+    model = seeded_resnet18(1)
+    x, _ = random_images(N, 64)
     y = torch.arange(N) % 2
     defenses = {"Gaussian": GaussianSmoothing(3, 0.8), "JPEG": JPEG(50)}
     return model, x, y, defenses

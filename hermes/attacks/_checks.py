@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 
 import torch
 from torch import nn
 
-from hermes._settings import Setting, check_settings
-from hermes._validation import (
-    check_bool,
-    check_choice,
-    check_images,
-    check_number,
-    check_targets,
-)
+from hermes._validation import check_choice, check_images, check_number, check_targets
 from hermes.errors import ShapeError
 
-__all__ = ["call_checked", "check_eps", "check_inputs", "check_model", "normalize_norm"]
+__all__ = ["check_eps", "check_inputs", "check_model", "normalize_norm"]
 
 
 def normalize_norm(norm: str | float | int, name: str = "norm") -> str:
@@ -40,10 +31,10 @@ def normalize_norm(norm: str | float | int, name: str = "norm") -> str:
     return aliases[key]
 
 
-def check_model(model: object) -> nn.Module:
+def check_model(model: object, name: str = "model") -> nn.Module:
     """Return ``model`` if it is an ``nn.Module``; else a TypeError naming the argument."""
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+        raise TypeError(f"{name} must be a torch.nn.Module; got {type(model).__name__}")
     return model
 
 
@@ -67,25 +58,3 @@ def check_inputs(x: object, y: object, *, volumes: str | None = None) -> torch.T
         )
     check_images(x, "x", volumes=True)
     return check_targets(y, x.shape[0], "y").to(x.device)
-
-
-def call_checked(
-    operation: Callable[..., torch.Tensor],
-    settings: Iterable[Setting],
-    model: object,
-    x: object,
-    y: object,
-    eps: object,
-    targeted: object,
-    values: Mapping[str, Any],
-) -> torch.Tensor:
-    """What a functional attack does: check everything, then run the unchecked ``operation``.
-
-    ``values`` holds the attack's declared ``settings`` (the same declarations its module
-    checks when they are set), so the function and the module share one set of rules.
-    """
-    check_model(model)
-    y = check_inputs(x, y)
-    eps = check_eps(eps)
-    targeted = check_bool(targeted, "targeted")
-    return operation(model, x, y, eps, targeted=targeted, **check_settings(settings, values))

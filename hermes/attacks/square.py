@@ -20,22 +20,11 @@ from torch import nn
 
 from hermes._losses import true_class_margin
 from hermes._modes import eval_mode
-from hermes._random import (
-    GeneratorLike,
-    check_generator,
-    draw_seed,
-    has_generators,
-    make_generator,
-    seeded,
-)
-from hermes._settings import Setting, check_settings
-from hermes._validation import (
-    check_bool,
-    check_choice,
-    check_number,
-    check_positive_int,
-)
-from hermes.attacks._checks import check_eps, check_inputs, check_model, normalize_norm
+from hermes._random import GeneratorLike, check_generator
+from hermes._settings import setting
+from hermes._validation import check_bool, check_choice, check_number, check_positive_int
+from hermes.attacks._checks import normalize_norm
+from hermes.attacks._gradients import Draws, outputs_over_draws
 from hermes.attacks._projection import project
 from hermes.attacks._square_updates import (
     Squares,
@@ -46,9 +35,9 @@ from hermes.attacks._square_updates import (
     linf_proposal,
     side_lengths,
 )
-from hermes.attacks.base import Attack
+from hermes.attacks.base import Attack, functional_form
 
-__all__ = ["SQUARE_SETTINGS", "Square", "run_square", "square"]
+__all__ = ["Square", "run_square", "square"]
 
 LOSSES = ("margin", "ce")
 #: The paper's initial square fractions: 0.8 (L-inf, as in AutoAttack) and 0.1 (L2).
@@ -65,19 +54,6 @@ def _check_p_init(p_init: object, name: str) -> float | None:
 
 def _check_loss(loss: object, name: str) -> str:
     return check_choice(loss, name, LOSSES)
-
-
-SQUARE_SETTINGS = (
-    Setting("queries", check_positive_int),
-    Setting("norm", normalize_norm, "{}"),
-    Setting("p_init", _check_p_init),
-    Setting("loss", _check_loss, "{}"),
-    Setting("restarts", check_positive_int),
-    Setting("early_stop", check_bool),
-    Setting("generator", check_generator, shown=False),
-    Setting("eot_samples", check_positive_int),
-)
-"""Square's settings besides ``eps`` and ``targeted`` (shared by :func:`square` and the module)."""
 
 
 class _Objective:
@@ -128,7 +104,7 @@ class _Objective:
 
 
 class _Search:
-    """One call of :func:`square`: the model, the images and everything the runs share."""
+    """One call of :class:`Square`: the model, the images and everything the runs share."""
 
     def __init__(
         self,
@@ -142,14 +118,11 @@ class _Search:
         loss: str,
         early_stop: bool,
         targeted: bool,
-        rng: torch.Generator,
-        eot_samples: int,
+        draws: Draws,
     ) -> None:
         self.model, self.x, self.eps, self.norm = model, x, eps, norm
-        self.early_stop, self.rng = early_stop, rng
+        self.early_stop, self.draws, self.rng = early_stop, draws, draws.rng
         self.objective = _Objective(y, loss, targeted)
-        self.randomised = has_generators(model)
-        self.eot_samples = eot_samples if (self.randomised or eot_samples > 1) else 0
         _, _, h, w = x.shape
         self.sides = side_lengths(p_init, queries, h, w, norm)
         self.squares = Squares(h, w, x.device, x.dtype)
@@ -162,16 +135,13 @@ class _Search:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(f, m)`` of ``points`` (the samples ``index`` of the batch, or all of them),
         averaged over ``eot_samples`` seeded draws of a randomised model."""
-        if not self.eot_samples:
+        if not self.draws.eot:
             return self.objective(self.model(points), index)
-        if seeds is None:
-            seeds = [draw_seed(self.rng) for _ in range(self.eot_samples)]
-        f_sum, m_sum = 0.0, 0.0
-        for seed in seeds:
-            with seeded(self.model, seed):
-                f, m = self.objective(self.model(points), index)
-            f_sum, m_sum = f_sum + f, m_sum + m
-        return f_sum / len(seeds), m_sum / len(seeds)
+        seeds = self.draws.seeds() if seeds is None else seeds
+        pairs = [
+            self.objective(out, index) for out in outputs_over_draws(self.model, seeds, points)
+        ]
+        return sum(f for f, _ in pairs) / len(seeds), sum(m for _, m in pairs) / len(seeds)
 
     def query(
         self, points: torch.Tensor, active: torch.Tensor | None
@@ -232,28 +202,72 @@ class _Search:
         return self.point(state), f, m, active
 
 
-def square(
+def run_square(
     model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
     eps: float,
     *,
-    queries: int = 1000,
-    norm: str | float = "inf",
-    p_init: float | None = None,
-    loss: str = "margin",
-    restarts: int = 1,
-    early_stop: bool = False,
-    targeted: bool = False,
-    generator: GeneratorLike = None,
-    eot_samples: int = 1,
+    targeted: bool,
+    queries: int,
+    norm: str,
+    p_init: float | None,
+    loss: str,
+    restarts: int,
+    early_stop: bool,
+    generator: GeneratorLike,
+    eot_samples: int,
 ) -> torch.Tensor:
+    """:class:`Square` on checked input (images, labels on ``x``'s device, and settings)."""
+    if eps == 0.0 or x.shape[0] == 0:
+        return x.detach().clone()
+    x = x.detach()
+    if y.ndim == 1:  # class indices; (B, K) multi-label targets stay floats
+        y = y.long()
+    search = _Search(
+        model,
+        x,
+        y,
+        eps,
+        queries,
+        norm,
+        DEFAULT_P_INIT[norm] if p_init is None else p_init,
+        loss,
+        early_stop,
+        targeted,
+        Draws.of(model, generator, eot_samples),
+    )
+    with torch.no_grad(), eval_mode(model):
+        active = torch.ones(x.shape[0], dtype=torch.bool, device=x.device) if early_stop else None
+        # every restart's result is judged under the same draws of the model's randomness
+        judge = search.draws.judge(restarts, count=eot_samples)
+        best, best_f = None, None
+        for _ in range(restarts):
+            started = active
+            point, f, _, active = search.run(active)
+            if judge is not None:
+                f = search.evaluate(point, seeds=judge)[0]
+                if started is not None:
+                    f = torch.where(started, f, math.inf)
+            if best is None:
+                best, best_f = point, f
+            else:
+                better = f < best_f
+                best = torch.where(better.view(-1, 1, 1, 1), point, best)
+                best_f = torch.where(better, f, best_f)
+            if active is not None and not bool(active.any()):
+                break
+        return project(best, x, eps, norm)
+
+
+class Square(Attack):
     """Square attack (Andriushchenko et al. 2020): score-based random search, L-inf or L2.
 
     No gradient is used, only the model's outputs (everything runs under ``torch.no_grad()``), so
     the attack works on models whose input gradient is cut or useless, where gradient attacks
     fail: a probe for gradient masking. All samples are searched in parallel; each iteration is
-    one forward pass of the batch (one query per sample).
+    one forward pass of the batch (one query per sample). :func:`square` is the same attack as a
+    function, ``square(model, x, y, eps, ...)``.
 
     L-inf: start from vertical stripes ``x +- eps`` (a random sign per column and channel); each
     iteration sets, per sample, a random square of side ``s`` to ``x +- eps`` (a random sign per
@@ -281,9 +295,6 @@ def square(
     Args:
         model: classifier on ``[0, 1]`` images returning one logit or ``K`` logits; its
             train/eval mode is restored afterwards and no gradient is left on its parameters.
-        x: ``(B, C, H, W)`` float images in ``[0, 1]``; never modified.
-        y: ``(B,)`` or ``(B, 1)`` integer labels, or ``(B, K)`` float multi-label targets of
-            0/1, one per logit (true labels, or targets if ``targeted``).
         eps: budget in pixel units, ``>= 0``; ``0`` returns a copy of ``x``.
         queries: model evaluations per sample and restart, the initialisation included, ``>= 1``.
         norm: ``"inf"`` or ``2``.
@@ -306,13 +317,17 @@ def square(
             randomness per query, so runs repeat. With ``restarts > 1`` a randomised model's
             restarts are compared under one shared set of draws.
 
-    Returns:
-        ``(B, C, H, W)`` adversarial images in ``[0, 1]`` with ``||x_adv - x|| <= eps``, same
-        dtype and device as ``x``.
+    Attributes:
+        gradient_free: ``True``: the attack never asks for a gradient (the evaluation grid's
+            gradient-masking diagnostic looks for this flag).
 
     Shape:
-        - x: ``(B, C, H, W)``; y: ``(B,)``, ``(B, 1)`` or ``(B, K)``.
-        - Output: ``(B, C, H, W)``.
+        - x: ``(B, C, H, W)`` float images in ``[0, 1]``; never modified. Volumes are refused
+          (the squares are 2D patches).
+        - y: ``(B,)`` or ``(B, 1)`` integer labels, or ``(B, K)`` float multi-label targets of
+          0/1, one per logit (true labels, or targets if ``targeted``).
+        - output: ``(B, C, H, W)`` adversarial images in ``[0, 1]`` with
+          ``||x_adv - x|| <= eps``, the dtype and device of ``x``.
 
     Example:
         >>> import torch
@@ -328,101 +343,7 @@ def square(
         >>> with torch.no_grad():  # the logit, before and after
         ...     print(f"{float(model(x)):.2f} -> {float(model(x_adv)):.2f}")
         1.25 -> 0.80
-    """
-    check_model(model)
-    y = check_inputs(x, y, volumes="Square")
-    values = {
-        "queries": queries,
-        "norm": norm,
-        "p_init": p_init,
-        "loss": loss,
-        "restarts": restarts,
-        "early_stop": early_stop,
-        "generator": generator,
-        "eot_samples": eot_samples,
-    }
-    settings = check_settings(SQUARE_SETTINGS, values)
-    return run_square(
-        model, x, y, check_eps(eps), targeted=check_bool(targeted, "targeted"), **settings
-    )
-
-
-def run_square(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    eps: float,
-    *,
-    targeted: bool,
-    queries: int,
-    norm: str,
-    p_init: float | None,
-    loss: str,
-    restarts: int,
-    early_stop: bool,
-    generator: GeneratorLike,
-    eot_samples: int,
-) -> torch.Tensor:
-    """:func:`square` on checked input (images, labels on ``x``'s device, and settings)."""
-    if eps == 0.0 or x.shape[0] == 0:
-        return x.detach().clone()
-    x = x.detach()
-    if y.ndim == 1:  # class indices; (B, K) multi-label targets stay floats
-        y = y.long()
-    search = _Search(
-        model,
-        x,
-        y,
-        eps,
-        queries,
-        norm,
-        DEFAULT_P_INIT[norm] if p_init is None else p_init,
-        loss,
-        early_stop,
-        targeted,
-        make_generator(generator),
-        eot_samples,
-    )
-    with torch.no_grad(), eval_mode(model):
-        active = torch.ones(x.shape[0], dtype=torch.bool, device=x.device) if early_stop else None
-        # every restart's result is judged under the same draws of the model's randomness
-        judge = None
-        if search.randomised and restarts > 1:
-            judge = [draw_seed(search.rng) for _ in range(search.eot_samples)]
-        best, best_f = None, None
-        for _ in range(restarts):
-            started = active
-            point, f, _, active = search.run(active)
-            if judge is not None:
-                f = search.evaluate(point, seeds=judge)[0]
-                if started is not None:
-                    f = torch.where(started, f, math.inf)
-            if best is None:
-                best, best_f = point, f
-            else:
-                better = f < best_f
-                best = torch.where(better.view(-1, 1, 1, 1), point, best)
-                best_f = torch.where(better, f, best_f)
-            if active is not None and not bool(active.any()):
-                break
-        return project(best, x, eps, norm)
-
-
-class Square(Attack):
-    """Square attack, L-inf or L2, score-based and gradient-free, as a module.
-
-    Each argument means what it means in :func:`square`; :class:`~hermes.attacks.Attack` says what
-    the module adds (settings checked when set, input checks, ``repr``).
-
-    Attributes:
-        gradient_free: ``True``: the attack never asks for a gradient (the evaluation grid's
-            gradient-masking diagnostic looks for this flag).
-
-    Example:
-        >>> import torch
-        >>> from torch import nn
-        >>> attack = Square(nn.Sequential(nn.Flatten(), nn.Linear(3, 2)), eps=8 / 255, generator=0)
-        >>> attack
+        >>> Square(nn.Sequential(nn.Flatten(), nn.Linear(3, 2)), eps=8 / 255, generator=0)
         Square(
           eps=0.0313725, targeted=False, queries=1000, norm=inf, p_init=None, loss=margin, restarts=1, early_stop=False, eot_samples=1
           (model): Sequential(
@@ -436,34 +357,15 @@ class Square(Attack):
 
     gradient_free: ClassVar[bool] = True
     takes_volumes: ClassVar[bool] = False  # its squares are 2D patches
-    settings = SQUARE_SETTINGS
+    queries: int = setting(check_positive_int, default=1000, kw_only=True)
+    norm: str | float = setting(normalize_norm, "{}", default="inf", kw_only=True)
+    p_init: float | None = setting(_check_p_init, default=None, kw_only=True)
+    loss: str = setting(_check_loss, "{}", default="margin", kw_only=True)
+    restarts: int = setting(check_positive_int, default=1, kw_only=True)
+    early_stop: bool = setting(check_bool, default=False, kw_only=True)
+    generator: GeneratorLike = setting(check_generator, default=None, shown=False, kw_only=True)
+    eot_samples: int = setting(check_positive_int, default=1, kw_only=True)
     operation = staticmethod(run_square)
 
-    def __init__(
-        self,
-        model: nn.Module,
-        eps: float,
-        *,
-        queries: int = 1000,
-        norm: str | float = "inf",
-        p_init: float | None = None,
-        loss: str = "margin",
-        restarts: int = 1,
-        early_stop: bool = False,
-        targeted: bool = False,
-        generator: GeneratorLike = None,
-        eot_samples: int = 1,
-    ) -> None:
-        super().__init__(
-            model,
-            eps,
-            targeted=targeted,
-            queries=queries,
-            norm=norm,
-            p_init=p_init,
-            loss=loss,
-            restarts=restarts,
-            early_stop=early_stop,
-            generator=generator,
-            eot_samples=eot_samples,
-        )
+
+square = functional_form(Square)

@@ -22,11 +22,18 @@ from typing import Any
 
 import click
 
-from hermes.cli._config import apply_overrides, load_config
+from hermes.cli._config import apply_overrides, dump_config, load_config
 from hermes.cli._errors import ConfigError, suggest
 from hermes.cli._schema import Param, check_value, is_plain, parameters, to_plain
 
-__all__ = ["is_main_process", "process_group", "raw_config", "resolve_top", "run_options"]
+__all__ = [
+    "is_main_process",
+    "process_group",
+    "raw_config",
+    "resolve_top",
+    "resolved_config",
+    "run_options",
+]
 
 Handler = Callable[[Any, str], Any]
 
@@ -74,6 +81,24 @@ def raw_config(
     config = load_config(config_path) if config_path is not None else {}
     extra = ["progress=false"] if no_progress else []
     return apply_overrides(config, [*overrides, *extra])
+
+
+def resolved_config(
+    resolve: Callable[[dict[str, Any]], dict[str, Any]],
+    config_path: Path | None,
+    overrides: tuple[str, ...],
+    no_progress: bool,
+    print_config: bool,
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The command's config (the file, ``--set`` and ``--no-progress``) resolved by ``resolve``,
+    and its plain values (what ``config.yaml`` holds); with ``--print-config``, print those
+    instead and return ``None`` (the command stops there)."""
+    tree = resolve(raw_config(config_path, overrides, no_progress))
+    plain = to_plain(tree)
+    if print_config:
+        click.echo(dump_config(plain), nl=False)
+        return None
+    return tree, plain
 
 
 def resolve_top(

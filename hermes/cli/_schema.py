@@ -42,6 +42,7 @@ from collections.abc import Callable, Mapping
 from pathlib import PurePath
 from typing import Any, Literal, Union
 
+from hermes._settings import SettingsModule
 from hermes.cli._errors import ConfigError, suggest
 
 __all__ = [
@@ -118,7 +119,10 @@ def join(where: str, key: str | int) -> str:
 def _hints(target: Any) -> dict[str, Any]:
     """Resolved type hints of a function or class (``{}`` entries left out where they fail)."""
     holder = target
-    if isinstance(target, type) and not dataclasses.is_dataclass(target):
+    declared = dataclasses.is_dataclass(target) or (
+        isinstance(target, type) and issubclass(target, SettingsModule)
+    )
+    if isinstance(target, type) and not declared:  # else the class's annotations are its fields
         holder = target.__init__
     try:
         return typing.get_type_hints(holder)
@@ -180,23 +184,23 @@ def is_plain(value: Any) -> bool:
 
 def to_plain(value: Any) -> Any:
     """The resolved config as plain values (tuples as lists, :class:`Call` as its table)."""
-    if isinstance(value, Call):
-        return value.plain()
-    if isinstance(value, dict):
-        return {k: to_plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_plain(v) for v in value]
-    return value
+    return _map_calls(value, lambda call: call.plain(), (list, tuple))
 
 
 def instantiate(value: Any) -> Any:
     """The Python objects of a resolved value (every :class:`Call` built)."""
+    return _map_calls(value, lambda call: call.build(), (list,))
+
+
+def _map_calls(value: Any, on_call: Callable[[Call], Any], sequences: tuple[type, ...]) -> Any:
+    """``value`` with every :class:`Call` inside dicts and ``sequences`` (as lists) replaced by
+    ``on_call(call)``."""
     if isinstance(value, Call):
-        return value.build()
+        return on_call(value)
     if isinstance(value, dict):
-        return {k: instantiate(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [instantiate(v) for v in value]
+        return {k: _map_calls(v, on_call, sequences) for k, v in value.items()}
+    if isinstance(value, sequences):
+        return [_map_calls(v, on_call, sequences) for v in value]
     return value
 
 
@@ -377,16 +381,11 @@ def _kind(value: Any) -> str:
         return "none"
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
-    if isinstance(value, int):
-        return f"the integer {value}"
-    if isinstance(value, float):
-        return f"the number {value!r}"
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    if isinstance(value, list):
-        return f"the list {value!r}"
     if isinstance(value, dict):
         return f"a table with keys {', '.join(map(str, value)) or '(none)'}"
+    for kind, word in ((int, "integer"), (float, "number"), (str, "string"), (list, "list")):
+        if isinstance(value, kind):
+            return f"the {word} {value!r}"
     return f"a {type(value).__name__}"
 
 

@@ -11,16 +11,17 @@ The resolved config is written to ``root/config.yaml``.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import click
 
-from hermes.cli._common import is_main_process, raw_config, resolve_top, run_options
+from hermes.cli._common import is_main_process, resolve_top, resolved_config, run_options
 from hermes.cli._components import output_path
-from hermes.cli._config import CONFIG_NAME, dump_config, save_config
+from hermes.cli._config import CONFIG_NAME, save_config
 from hermes.cli._errors import ConfigError, library_errors, suggest
-from hermes.cli._schema import check_value, instantiate, parameters, to_plain
+from hermes.cli._schema import check_value, instantiate, parameters
 
 __all__ = ["FORMATS", "data_group", "resolve_synth", "synth_command"]
 
@@ -78,12 +79,11 @@ def synth_command(
     Example:
       hermes data synth --set root=data/synthetic-pcam --set n_train=512 --set n_test=128
     """
-    raw = raw_config(config_path, overrides, no_progress=False)
-    tree = resolve_synth(raw, no_progress=no_progress)
-    plain = to_plain(tree)
-    if print_config:
-        click.echo(dump_config(plain), nl=False)
+    resolve = partial(resolve_synth, no_progress=no_progress)
+    resolved = resolved_config(resolve, config_path, overrides, False, print_config)
+    if resolved is None:
         return
+    tree, plain = resolved
     writer = _writer(tree["format"])
     kwargs = {k: instantiate(v) for k, v in tree.items() if k != "format"}
     if not is_main_process():

@@ -28,8 +28,8 @@ import click
 from hermes.cli._common import (
     is_main_process,
     process_group,
-    raw_config,
     resolve_top,
+    resolved_config,
     run_options,
 )
 from hermes.cli._components import (
@@ -39,9 +39,9 @@ from hermes.cli._components import (
     existing_path,
     output_path,
 )
-from hermes.cli._config import dump_config, save_config
+from hermes.cli._config import save_config
 from hermes.cli._errors import library_errors
-from hermes.cli._schema import Param, check_table, instantiate, parameters, to_plain
+from hermes.cli._schema import Param, check_table, instantiate, parameters
 from hermes.evaluation import RobustnessReport, evaluate_robustness
 
 __all__ = ["build_evaluation", "evaluate_command", "resolve_evaluation", "write_outputs"]
@@ -154,11 +154,12 @@ def evaluate_command(
     Example:
       hermes evaluate --config examples/configs/quick.toml --set threat_model=adaptive
     """
-    tree = resolve_evaluation(raw_config(config_path, overrides, no_progress))
-    plain = to_plain(tree)
-    if print_config:
-        click.echo(dump_config(plain), nl=False)
+    resolved = resolved_config(
+        resolve_evaluation, config_path, overrides, no_progress, print_config
+    )
+    if resolved is None:
         return
+    tree, plain = resolved
     with process_group(tree["device"]):
         report = _run(tree, plain)
     if report is None:

@@ -22,14 +22,14 @@ import click
 from hermes.cli._common import (
     is_main_process,
     process_group,
-    raw_config,
     resolve_top,
+    resolved_config,
     run_options,
 )
 from hermes.cli._components import dataset_table, model_table, output_path
-from hermes.cli._config import dump_config, save_config
+from hermes.cli._config import save_config
 from hermes.cli._errors import library_errors
-from hermes.cli._schema import Param, instantiate, to_plain
+from hermes.cli._schema import Param, instantiate
 
 __all__ = ["CHECKPOINT_NAME", "build_training", "resolve_training", "train_command"]
 
@@ -88,11 +88,10 @@ def train_command(
     """
     from hermes.models import fine_tune, save_checkpoint
 
-    tree = resolve_training(raw_config(config_path, overrides, no_progress))
-    plain = to_plain(tree)
-    if print_config:
-        click.echo(dump_config(plain), nl=False)
+    resolved = resolved_config(resolve_training, config_path, overrides, no_progress, print_config)
+    if resolved is None:
         return
+    tree, plain = resolved
     with process_group(tree["device"]):
         model, train_data, val_data, kwargs = build_training(tree)
         main = is_main_process()

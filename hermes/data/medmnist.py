@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from hermes._validation import check_bool, check_choice, check_positive_int
+from hermes._validation import check_bool, check_choice
+from hermes.data._batched import BatchedDataset
 from hermes.data._medmnist_files import NpzArchive, download_with_medmnist, locate
 from hermes.data._medmnist_flags import (
     SPLITS,
@@ -53,7 +53,7 @@ def _converter(info: MedMNISTInfo) -> Callable[[np.ndarray, np.ndarray], None]:
     return convert
 
 
-class MedMNIST(Dataset):
+class MedMNIST(BatchedDataset):
     """One split of a MedMNIST v2 / MedMNIST+ dataset (2D or 3D), read from its ``.npz`` file.
 
     The file is ``root/{flag}.npz`` at size 28 and ``root/{flag}_{size}.npz`` otherwise, as the
@@ -178,53 +178,13 @@ class MedMNIST(Dataset):
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
-        if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
-            raise TypeError(
-                f"index must be an int; got {type(index).__name__} (use load() for many images)"
-            )
-        n = len(self)
-        if not -n <= index < n:
-            raise IndexError(f"index {index} is out of range for a split of {n} images")
-        row = index % n
-        image = self._convert(self._array()[row : row + 1])[0]
-        if self.transform is not None:
-            image = self.transform(image)
-        return image, self._label(row)
-
-    def __getitems__(self, indices: Sequence[int]) -> list[tuple[Any, Any]]:
-        """Many items with one batched conversion (``DataLoader`` calls this)."""
-        images, labels = self.load(indices)
-        if self.info.multilabel:
-            return list(zip(images, labels))
-        return [(image, int(label)) for image, label in zip(images, labels)]
-
-    def load(self, index: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        """Read many images at once.
-
-        Args:
-            index: a ``slice`` or a 1-D sequence, array or tensor of integer positions
-                (negative positions count from the end).
-
-        Returns:
-            ``(images, labels)``: float32 ``(K, C, ...)`` in ``[0, 1]`` and the matching rows of
-            :attr:`labels`. With a ``transform``, it is applied to each image.
-        """
+    def _load(self, index: Any) -> tuple[torch.Tensor, torch.Tensor]:
         positions = as_positions(index, len(self))
         images = self._convert(self._array()[positions])
-        if self.transform is not None and len(images):
-            images = torch.stack([self.transform(image) for image in images])
         return images, self.labels[torch.from_numpy(positions)]
 
-    def iter_batches(
-        self, batch_size: int, *, drop_last: bool = False
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Iterate over the split in order, ``batch_size`` images at a time (see :meth:`load`)."""
-        batch_size = check_positive_int(batch_size, "batch_size")
-        n = len(self)
-        stop = n - n % batch_size if drop_last else n
-        for start in range(0, stop, batch_size):
-            yield self.load(slice(start, min(start + batch_size, n)))
+    def _item_label(self, label: torch.Tensor) -> Any:
+        return label.clone() if self.info.multilabel else int(label)
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The whole split as ``(images, labels)`` tensors (no ``transform`` applied).
@@ -268,11 +228,6 @@ class MedMNIST(Dataset):
         out = np.empty((rows.shape[0], *self.image_shape), np.float32)
         _converter(self.info)(rows, out)
         return torch.from_numpy(out)
-
-    def _label(self, index: int) -> Any:
-        if self.info.multilabel:
-            return self.labels[index].clone()
-        return int(self.labels[index])
 
     def _missing(self, key: str) -> DataFileError:
         return DataFileError(

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from hermes._random import GeneratorLike, check_seed, deprecated_generator_seed
 from hermes._validation import check_bool, check_positive_int
+from hermes.data._batched import BatchedDataset
 from hermes.data._checks import check_images_dataset, get_dataset, open_h5, read_labels
 from hermes.data._inflate import inflatable_rows_per_chunk, read_inflated
 from hermes.data._pcam_files import DOWNLOAD_HINT, check_split, find_split_files, resolve_path
@@ -34,7 +34,7 @@ def _to_float(images: np.ndarray) -> torch.Tensor:
     return channels_first.to(torch.float32, memory_format=torch.contiguous_format).div_(255)
 
 
-class PCam(Dataset):
+class PCam(BatchedDataset):
     """The PatchCamelyon (PCam) HDF5 files of one split, as a torch ``Dataset``.
 
     Items are ``(image, label)``: a float32 ``(3, 96, 96)`` tensor in ``[0, 1]`` and a Python
@@ -83,6 +83,8 @@ class PCam(Dataset):
         ([9, 11], [5, 5])
         >>> tmp.cleanup()
     """
+
+    noun = "patches"
 
     def __init__(
         self,
@@ -162,66 +164,6 @@ class PCam(Dataset):
 
     def __len__(self) -> int:
         return int(self.rows.size)
-
-    def __getitem__(self, index: int) -> tuple[Any, int]:
-        if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
-            raise TypeError(
-                f"index must be an int; got {type(index).__name__} (use load() for many patches)"
-            )
-        n = len(self)
-        if not -n <= index < n:
-            raise IndexError(f"index {index} is out of range for a PCam dataset of {n} patches")
-        row = self.rows[index]
-        image = _to_float(self._read_checked(row[None]))[0]
-        if self.transform is not None:
-            image = self.transform(image)
-        return image, int(self.labels[index])
-
-    def __getitems__(self, indices: Sequence[int]) -> list[tuple[Any, int]]:
-        """Many items with one batched read (``DataLoader`` calls this with a batch's indices)."""
-        images, labels = self._load(indices)
-        if self.transform is not None:
-            return [(self.transform(image), int(label)) for image, label in zip(images, labels)]
-        return [(image, int(label)) for image, label in zip(images, labels)]
-
-    def load(self, index: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        """Read many patches at once, in a few contiguous slices of the file.
-
-        Args:
-            index: a ``slice`` or a 1-D sequence, array or tensor of integer positions
-                (negative positions count from the end).
-
-        Returns:
-            ``(images, labels)``: float32 ``(K, 3, 96, 96)`` in ``[0, 1]`` and int64 ``(K,)``,
-            in the order asked. With a ``transform``, it is applied to each image and the
-            results are stacked.
-        """
-        images, labels = self._load(index)
-        if self.transform is not None:
-            images = (
-                torch.stack([self.transform(image) for image in images]) if len(images) else images
-            )
-        return images, labels
-
-    def iter_batches(
-        self, batch_size: int, *, drop_last: bool = False
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Iterate over the dataset in order, ``batch_size`` patches at a time (see :meth:`load`).
-
-        Example:
-            >>> import tempfile
-            >>> from hermes.data import make_synthetic_pcam
-            >>> tmp = tempfile.TemporaryDirectory()
-            >>> _ = make_synthetic_pcam(tmp.name, n_train=4, n_valid=4, n_test=10, seed=0)
-            >>> [images.shape[0] for images, _ in PCam(tmp.name, "test").iter_batches(4)]
-            [4, 4, 2]
-            >>> tmp.cleanup()
-        """
-        batch_size = check_positive_int(batch_size, "batch_size")
-        n = len(self)
-        stop = n - n % batch_size if drop_last else n
-        for start in range(0, stop, batch_size):
-            yield self.load(slice(start, min(start + batch_size, n)))
 
     def close(self) -> None:
         """Close this process's image file handle (it reopens on the next read)."""

@@ -8,10 +8,11 @@ torchvision's transforms v2, the base class owns ``forward``: it checks the inpu
 functional twin without the twin's checks) with the settings the module holds. A defense
 declares, once:
 
-- ``settings``: its hyperparameters in constructor order, each a :class:`Setting` (name, check,
-  how ``repr`` shows it). Each is checked when it is set (in the constructor, or by a later
-  assignment such as ``defense.gradient = "unrolled"``), never again on a call; ``extra_repr``
-  is built from them.
+- its settings, in constructor order, each an annotated class attribute set to
+  :func:`~hermes._settings.setting` (default, check, how ``repr`` shows it), ``gradient``
+  (:data:`GRADIENT`) among them. The constructor is made from them; each is checked when it is
+  set (in the constructor, or by a later assignment such as ``defense.gradient = "unrolled"``),
+  never again on a call; ``extra_repr`` is built from them.
 - ``operation``: the unchecked function ``operation(x, **settings)``.
 - ``gradient_modes``: the backward passes it supports, the default first:
 
@@ -37,10 +38,9 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 import torch
-from torch import nn
 
 from hermes._registry import Registry
-from hermes._settings import Setting, settings_repr
+from hermes._settings import SettingsModule, setting
 from hermes._validation import check_choice, check_images
 from hermes.errors import ShapeError
 
@@ -49,7 +49,6 @@ __all__ = [
     "GRADIENT_MODES",
     "Defense",
     "GradientMode",
-    "Setting",
     "get_defense",
     "list_defenses",
     "refuse_volumes",
@@ -61,8 +60,10 @@ GRADIENT_MODES: tuple[str, ...] = ("exact", "identity", "surrogate", "unrolled")
 _REGISTRY: Registry[type[Defense]] = Registry("defense")
 
 
-GRADIENT = Setting("gradient")
-"""The ``gradient`` setting every defense has (its place in ``settings`` is its place in repr)."""
+GRADIENT: Any = setting(default=None)
+"""The ``gradient`` setting every defense declares (``gradient: str | None = GRADIENT``; its
+place among the settings is its place in the constructor and in repr). ``None`` stands for the
+class's default mode, the first of its ``gradient_modes``."""
 
 
 def refuse_volumes(x: Any, name: str, defense: str) -> None:
@@ -88,16 +89,12 @@ def refuse_volumes(x: Any, name: str, defense: str) -> None:
         )
 
 
-class Defense(nn.Module):
+class Defense(SettingsModule):
     """Base class of input-preprocessing defenses; it owns ``forward`` and ``extra_repr``.
 
-    A subclass declares ``gradient_modes``, ``settings`` (including :data:`GRADIENT`) and
-    ``operation``, and its constructor passes its arguments on to ``Defense.__init__`` by name.
-    Settings are plain public attributes, checked whenever they are set.
-
-    Args:
-        gradient: the backward pass, one of the class's ``gradient_modes`` (``None``: the first).
-        **settings: the value of every other declared setting.
+    A subclass declares ``gradient_modes``, its settings (``gradient`` among them) and
+    ``operation``; the constructor is made from the settings. Settings are plain public
+    attributes, checked whenever they are set.
 
     Example:
         >>> import torch
@@ -105,10 +102,9 @@ class Defense(nn.Module):
         >>> def _scale(x, factor, gradient):
         ...     return x * factor
         >>> class _Dim(Defense):  # a leading underscore keeps it out of the registry
-        ...     settings = (Setting("factor", check_number, "{:g}"), GRADIENT)
+        ...     factor: float = setting(check_number, "{:g}", default=0.5)
+        ...     gradient: str | None = GRADIENT
         ...     operation = staticmethod(_scale)
-        ...     def __init__(self, factor=0.5, gradient=None):
-        ...         super().__init__(factor=factor, gradient=gradient)
         >>> _Dim(0.25)
         _Dim(factor=0.25, gradient='exact')
         >>> _Dim()(torch.ones(1, 1, 2, 2)).flatten().tolist()
@@ -122,41 +118,22 @@ class Defense(nn.Module):
     gradient_modes: ClassVar[tuple[str, ...]] = ("exact",)
     takes_volumes: ClassVar[bool] = False
     """Whether the defense also maps volumes ``(B, C, D, H, W)``; if not, it refuses them."""
-    settings: ClassVar[tuple[Setting, ...]] = (GRADIENT,)
     operation: ClassVar[Callable[..., torch.Tensor]]
     """``operation(x, **settings)``: the defense on checked input with checked settings."""
 
-    _checks: ClassVar[dict[str, Callable[[Any, str], Any] | None]] = {"gradient": None}
-
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        names = [setting.name for setting in cls.settings]
-        if "gradient" not in names or len(set(names)) != len(names):
+        if "gradient" not in cls._checks:
             raise TypeError(
-                f"{cls.__name__}.settings must name each setting once, 'gradient' included; "
-                f"got {names}"
+                f"{cls.__name__} must declare the gradient setting "
+                "(gradient: str | None = GRADIENT)"
             )
-        cls._checks = {setting.name: setting.check for setting in cls.settings}
         _REGISTRY.add(cls)
-
-    def __init__(self, gradient: str | None = None, **settings: Any) -> None:
-        super().__init__()
-        expected = set(self._checks) - {"gradient"}
-        if set(settings) != expected:
-            raise TypeError(
-                f"{type(self).__name__} takes the settings {sorted(expected)}; "
-                f"got {sorted(settings)}"
-            )
-        settings["gradient"] = gradient
-        for setting in self.settings:
-            setattr(self, setting.name, settings[setting.name])
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "gradient":
             modes = type(self).gradient_modes
             value = modes[0] if value is None else check_choice(value, "gradient", modes)
-        elif name in self._checks:
-            value = self._checks[name](value, name)
         super().__setattr__(name, value)
 
     def _check_input(self, x: torch.Tensor) -> None:
@@ -173,9 +150,6 @@ class Defense(nn.Module):
         ``takes_volumes``) in ``[0, 1]``."""
         self._check_input(x)
         return type(self).operation(x, **{s.name: getattr(self, s.name) for s in self.settings})
-
-    def extra_repr(self) -> str:
-        return settings_repr(self, self.settings)
 
 
 def list_defenses() -> list[str]:

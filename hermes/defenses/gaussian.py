@@ -26,9 +26,10 @@ import functools
 import torch
 from kornia.filters import get_gaussian_kernel1d
 
+from hermes._settings import setting
 from hermes._substitute import by_gradient_mode
 from hermes._validation import check_choice, check_images, check_number, check_odd_int
-from hermes.defenses._base import GRADIENT, Defense, Setting
+from hermes.defenses._base import GRADIENT, Defense
 from hermes.defenses._padding import mirror_indices, mirror_pad
 
 __all__ = ["GaussianSmoothing", "gaussian_smoothing"]
@@ -182,14 +183,7 @@ class GaussianSmoothing(Defense):
 
     gradient_modes = GRADIENTS
     takes_volumes = True
-    settings = (
-        Setting("kernel_size", check_odd_int),
-        Setting("sigma", _check_sigma, "{:g}"),
-        GRADIENT,
-    )
+    kernel_size: int = setting(check_odd_int, default=3)
+    sigma: float = setting(_check_sigma, "{:g}", default=0.8)
+    gradient: str | None = GRADIENT
     operation = staticmethod(_gaussian_smoothing)
-
-    def __init__(
-        self, kernel_size: int = 3, sigma: float = 0.8, gradient: str | None = None
-    ) -> None:
-        super().__init__(kernel_size=kernel_size, sigma=sigma, gradient=gradient)

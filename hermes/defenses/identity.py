@@ -5,12 +5,11 @@ It takes volumes ``(B, C, D, H, W)`` as well as images: the baseline row of a gr
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 
+from hermes._settings import setting
 from hermes._validation import check_images
-from hermes.defenses._base import GRADIENT, Defense
+from hermes.defenses._base import Defense
 
 __all__ = ["Identity", "identity"]
 
@@ -64,5 +63,5 @@ class Identity(Defense):
 
     gradient_modes = ("exact",)
     takes_volumes = True
-    settings = (dataclasses.replace(GRADIENT, shown=False),)
+    gradient: str | None = setting(default=None, shown=False)
     operation = staticmethod(_identity)

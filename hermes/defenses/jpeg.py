@@ -34,9 +34,10 @@ import torch
 from kornia.enhance import jpeg_codec_differentiable
 from torchvision.io import ImageReadMode, decode_jpeg, encode_jpeg
 
+from hermes._settings import setting
 from hermes._substitute import substitute_gradient
 from hermes._validation import check_bool, check_choice, check_images, check_positive_int
-from hermes.defenses._base import GRADIENT, Defense, Setting, refuse_volumes
+from hermes.defenses._base import GRADIENT, Defense, refuse_volumes
 from hermes.errors import RangeError, ShapeError
 
 __all__ = ["JPEG", "jpeg"]
@@ -188,13 +189,10 @@ class JPEG(Defense):
     """
 
     gradient_modes = GRADIENTS
-    settings = (Setting("quality", _check_quality), GRADIENT, Setting("differentiable", check_bool))
+    quality: int = setting(_check_quality, default=50)
+    gradient: str | None = GRADIENT
+    differentiable: bool = setting(check_bool, default=False)
     operation = staticmethod(_jpeg)
-
-    def __init__(
-        self, quality: int = 50, gradient: str | None = None, differentiable: bool = False
-    ) -> None:
-        super().__init__(quality=quality, gradient=gradient, differentiable=differentiable)
 
     def _check_input(self, x: torch.Tensor) -> None:
         _check_input(x)

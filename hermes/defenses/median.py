@@ -34,9 +34,10 @@ from collections.abc import Iterator
 
 import torch
 
+from hermes._settings import setting
 from hermes._substitute import by_gradient_mode
 from hermes._validation import check_choice, check_images, check_odd_int, check_positive_int
-from hermes.defenses._base import GRADIENT, Defense, Setting
+from hermes.defenses._base import GRADIENT, Defense
 from hermes.defenses._padding import mirror_indices
 from hermes.defenses._sorting import NetworkBuilder, Program
 
@@ -361,20 +362,10 @@ class MedianSmoothing(Defense):
 
     gradient_modes = GRADIENTS
     takes_volumes = True
-    settings = (
-        Setting("window_size", check_odd_int),
-        GRADIENT,
-        Setting("chunk_size", check_positive_int, shown=False),
-    )
+    window_size: int = setting(check_odd_int, default=5)
+    gradient: str | None = GRADIENT
+    chunk_size: int = setting(check_positive_int, default=DEFAULT_CHUNK_SIZE, shown=False)
     operation = staticmethod(_median_smoothing)
-
-    def __init__(
-        self,
-        window_size: int = 5,
-        gradient: str | None = None,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-    ) -> None:
-        super().__init__(window_size=window_size, gradient=gradient, chunk_size=chunk_size)
 
 
 def __getattr__(name: str) -> type[MedianSmoothing]:

@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from hermes._random import GeneratorLike, check_generator, make_generator
+from hermes._settings import setting
 from hermes._substitute import substitute_gradient
 from hermes._validation import (
     check_choice,
@@ -49,7 +50,7 @@ from hermes._validation import (
     check_number,
     check_positive_int,
 )
-from hermes.defenses._base import GRADIENT, Defense, Setting, refuse_volumes
+from hermes.defenses._base import GRADIENT, Defense, refuse_volumes
 from hermes.errors import RangeError, ShapeError
 
 __all__ = ["TVM", "tv_objective", "tvm"]
@@ -436,24 +437,10 @@ class TVM(Defense):
     """
 
     gradient_modes = ("identity", "unrolled")
-    settings = (
-        Setting("keep_prob", _check_keep_prob, "{:g}"),
-        Setting("lamb", _check_lamb, "{:g}"),
-        Setting("norm", _check_norm),
-        Setting("steps", _check_steps),
-        Setting("generator", check_generator, shown=False),
-        GRADIENT,
-    )
+    keep_prob: float = setting(_check_keep_prob, "{:g}", default=0.3)
+    lamb: float = setting(_check_lamb, "{:g}", default=0.5)
+    norm: int = setting(_check_norm, default=2)
+    steps: int = setting(_check_steps, default=DEFAULT_STEPS)
+    generator: GeneratorLike = setting(check_generator, default=None, shown=False)
+    gradient: str | None = GRADIENT
     operation = staticmethod(_tvm)
-
-    def __init__(
-        self,
-        keep_prob: float = 0.3,
-        lamb: float = 0.5,
-        norm: int = 2,
-        steps: int = DEFAULT_STEPS,
-        generator: GeneratorLike = None,
-        gradient: str | None = None,
-    ) -> None:
-        settings = dict(keep_prob=keep_prob, lamb=lamb, norm=norm, steps=steps, generator=generator)
-        super().__init__(gradient, **settings)

@@ -29,8 +29,7 @@ from torch import nn
 from hermes import _distributed as dist
 from hermes._random import has_generators
 from hermes.evaluation._cache import ResultCache
-from hermes.evaluation._units import ADAPTIVE, BASELINE, GRAY_BOX, Unit, unit_threats
-from hermes.evaluation._worst_case import build_candidates
+from hermes.evaluation._units import ADAPTIVE, GRAY_BOX, Unit, cell_candidates, unit_threats
 from hermes.evaluation.adaptive import AdaptiveSettings
 
 __all__ = ["Part", "merge_parts", "plan_parts", "run_units", "unit_cost"]
@@ -92,18 +91,9 @@ def unit_cost(
     if GRAY_BOX in threats:
         cost += len(defenses)
     if ADAPTIVE in threats:
-        for name, defense in defenses.items():
-            candidates = build_candidates(
-                unit.attack,
-                factory,
-                transfer,
-                name,
-                defense,
-                model,
-                unit.eps,
-                settings,
-                baseline=name == BASELINE,
-            )
+        cells = cell_candidates(unit, factory, transfer, defenses, model, settings)
+        for name, candidates in cells.items():
+            defense = defenses[name]
             cost += sum(attack_cost(c.attack, c.eot_samples) for c in candidates)
             images = len(candidates) + settings.transfer
             draws = 1 + (settings.selection_draws if has_generators(defense) else 0)

@@ -25,7 +25,7 @@ from torch import nn
 
 from hermes._random import derive_seed, seeded
 from hermes.evaluation._batches import BatchSource
-from hermes.evaluation._worst_case import TRANSFER, build_candidates, craft, worst_case
+from hermes.evaluation._worst_case import TRANSFER, Candidate, build_candidates, craft, worst_case
 from hermes.evaluation.adaptive import AdaptiveSettings
 from hermes.tasks import task_scores
 
@@ -76,6 +76,32 @@ def _score(
         return task_scores(model(defense(x)).double(), task).cpu()
 
 
+def cell_candidates(
+    unit: Unit,
+    factory: Any,
+    column_attack: Any,
+    defenses: dict[str, nn.Module],
+    model: nn.Module,
+    settings: AdaptiveSettings,
+) -> dict[str, list[Candidate]]:
+    """The candidate attacks of each adaptive cell of ``unit``'s column, by defense name (see
+    :func:`~hermes.evaluation._worst_case.build_candidates`)."""
+    return {
+        name: build_candidates(
+            unit.attack,
+            factory,
+            column_attack,
+            name,
+            defense,
+            model,
+            unit.eps,
+            settings,
+            baseline=name == BASELINE,
+        )
+        for name, defense in defenses.items()
+    }
+
+
 def run_unit(
     unit: Unit,
     model: nn.Module,
@@ -106,20 +132,7 @@ def run_unit(
     need_transfer = GRAY_BOX in threats or (ADAPTIVE in threats and settings.transfer)
     cells = {}
     if ADAPTIVE in threats:
-        cells = {
-            name: build_candidates(
-                unit.attack,
-                factory,
-                transfer_attack,
-                name,
-                defense,
-                model,
-                unit.eps,
-                settings,
-                baseline=name == BASELINE,
-            )
-            for name, defense in defenses.items()
-        }
+        cells = cell_candidates(unit, factory, transfer_attack, defenses, model, settings)
 
     scores: dict[str, dict[str, list[torch.Tensor]]] = {}
     candidates: dict[str, dict[str, list[torch.Tensor]]] = {d: {} for d in cells}

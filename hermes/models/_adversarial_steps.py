@@ -25,7 +25,7 @@ from hermes._modes import eval_mode
 from hermes._random import randn_like
 from hermes.attacks._gradients import loss_and_gradient
 from hermes.attacks._projection import ascent_step, project, random_start
-from hermes.attacks.functional import run_pgd
+from hermes.attacks.pgd import PGD
 from hermes.models.adversarial_training import AdversarialTraining
 
 __all__ = [
@@ -164,27 +164,22 @@ def craft_examples(
 def adversarial_loss(
     model: nn.Module,
     x: torch.Tensor,
+    x_adv: torch.Tensor,
     y: torch.Tensor,
     setting: AdversarialTraining,
-    epoch: int,
-    generator: torch.Generator,
     name: str = "train_data labels",
-    craft_model: nn.Module | None = None,
 ) -> torch.Tensor:
     """The mean training objective of ``setting`` on one batch (graph attached for backward).
 
-    ``craft_model`` (default: ``model``) crafts the examples: under ``DistributedDataParallel``
-    pass the wrapped model as ``model`` and the plain module as ``craft_model``, so the
-    attack's own forward and backward passes do not enter DDP's gradient synchronisation.
+    ``x_adv`` are the batch's examples from :func:`craft_examples` (crafted in eval mode; under
+    ``DistributedDataParallel`` craft them with the plain module, so the attack's own forward
+    and backward passes do not enter DDP's gradient synchronisation, and pass the wrapped model
+    here).
 
     - ``"pgd"`` and ``"fast"``: ``mean(L(f(x_adv), y))``, ``L`` the classification loss.
     - ``"trades"``: ``mean(L(f(x), y) + beta * KL(f(x) || f(x_adv)))``; both forward passes run
       in the model's current (training) mode and both carry gradients, as in the paper.
-
-    ``x_adv`` comes from :func:`craft_examples` (eval mode).
     """
-    crafter = model if craft_model is None else craft_model
-    x_adv = craft_examples(crafter, x, y, setting, epoch, generator, name)
     if setting.method != "trades":
         return classification_loss(model(x_adv).float(), y, name).mean()
     clean = model(x).float()
@@ -201,20 +196,8 @@ def robust_validation_examples(
 ) -> torch.Tensor:
     """PGD examples for the robust validation AUROC: ``val_eps``, ``val_steps`` steps of size
     ``2.5 * val_eps / val_steps``, random start, the training norm, classification loss."""
-    return run_pgd(
-        model,
-        x,
-        y,
-        setting.val_eps,
-        targeted=False,
-        alpha=setting.val_alpha,
-        steps=setting.val_steps,
-        norm=setting.norm,
-        random_start=True,
-        restarts=1,
-        generator=generator,
-        eot_samples=1,
-    )
+    settings = (setting.val_eps, setting.val_alpha, setting.val_steps, setting.norm)
+    return PGD(model, *settings, generator=generator)(x, y)
 
 
 def add_gaussian_noise(x: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:

@@ -43,6 +43,7 @@ from hermes.evaluation.task_metrics import auroc_per_class
 from hermes.models._adversarial_steps import (
     add_gaussian_noise,
     adversarial_loss,
+    craft_examples,
     robust_validation_examples,
 )
 from hermes.models._training_inputs import (
@@ -493,15 +494,10 @@ class _Trainer:
                 if self.adversarial is None:
                     loss = _loss(self.net(x).float(), y, "train_data")
                 else:
-                    loss = adversarial_loss(
-                        self.net,
-                        x,
-                        y,
-                        self.adversarial,
-                        self.epochs_run,
-                        self.craft_generator,
-                        craft_model=self.model,
+                    x_adv = craft_examples(
+                        self.model, x, y, self.adversarial, self.epochs_run, self.craft_generator
                     )
+                    loss = adversarial_loss(self.net, x, x_adv, y, self.adversarial)
             optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(self._global_weight(loss, x.shape[0])).backward()
             self.scaler.step(optimizer)

@@ -203,7 +203,7 @@ def test_the_trades_loss_is_the_natural_loss_plus_beta_times_the_kl(outputs):
     x, y = batch(outputs=outputs)
     setting = AdversarialTraining("trades", 0.05, steps=3, beta=2.5)
     x_adv = craft_examples(model, x, y, setting, 1, gen(4))
-    loss = adversarial_loss(model, x, y, setting, 1, gen(4))
+    loss = adversarial_loss(model, x, x_adv, y, setting)
     with torch.no_grad():
         clean, adv = model(x), model(x_adv)
         if outputs == 1:
@@ -233,7 +233,7 @@ def test_pgd_at_loss_is_the_loss_on_the_crafted_examples():
     x, y = batch(outputs=3)
     setting = AdversarialTraining("pgd", 0.05, steps=2)
     x_adv = craft_examples(model, x, y, setting, 1, gen(1))
-    loss = adversarial_loss(model, x, y, setting, 1, gen(1))
+    loss = adversarial_loss(model, x, x_adv, y, setting)
     with torch.no_grad():
         torch.testing.assert_close(loss.detach(), F.cross_entropy(model(x_adv), y))
 
