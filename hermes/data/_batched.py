@@ -3,6 +3,7 @@ batches, ``load`` with a transform, and iteration in order."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ from hermes._validation import check_positive_int
 __all__ = ["BatchedDataset"]
 
 
-class BatchedDataset(Dataset):
+class BatchedDataset(Dataset, ABC):
     """A map-style dataset whose subclass reads many images at once.
 
     A subclass sets ``transform`` and ``noun`` (how messages name its images) and implements
@@ -26,8 +27,9 @@ class BatchedDataset(Dataset):
     transform: Callable[[torch.Tensor], Any] | None = None
     noun: str = "images"
 
+    @abstractmethod
     def _load(self, index: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        raise NotImplementedError
+        """The images and labels at ``index`` (as :meth:`load` takes it), untransformed."""
 
     def _item_label(self, label: torch.Tensor) -> Any:
         """A label as an item holds it: a Python ``int`` (class index)."""

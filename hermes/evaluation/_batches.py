@@ -21,7 +21,7 @@ class BatchSource:
     A tensor pair is validated as a whole up front; other sources are validated batch by batch
     (the first batch as soon as the source is built, so bad data fails before any work).
     ``label_check``, once set (by the caller that knows the task), is run on the labels of every
-    batch a loader yields.
+    batch a loader yields. ``first_batch`` is the first ``(images, labels)`` batch, read once.
     """
 
     def __init__(self, data: Any, batch_size: int) -> None:
@@ -45,7 +45,8 @@ class BatchSource:
                 "data must be a (images, labels) pair of tensors, a torch Dataset or a DataLoader; "
                 f"got {type(data).__name__}"
             )
-        next(iter(self))  # validate the first batch now
+        # validate the first batch now, and keep it for those who look at the data before the run
+        self.first_batch: tuple[torch.Tensor, torch.Tensor] = next(iter(self))
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         if self._pair is not None:

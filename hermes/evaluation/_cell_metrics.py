@@ -24,21 +24,14 @@ from typing import Any
 import numpy as np
 
 from hermes.evaluation import metrics
-from hermes.evaluation.task_metrics import _checked, accuracy, auroc_per_class
+from hermes.evaluation.task_metrics import (
+    _checked,
+    accuracy,
+    auroc_per_class,
+    correct_per_sample,
+)
 
-__all__ = ["cell_auroc", "cell_metrics", "correct_per_sample"]
-
-
-def correct_per_sample(labels: Any, scores: Any, task: str, threshold: float = 0.5) -> np.ndarray:
-    """``(N,)`` bool: the sample is classified right (multi-class: the top class is the label;
-    multi-label: every label's score is on the right side of ``threshold``; binary: the
-    positive-class score is above ``threshold`` exactly for label 1)."""
-    y, s = _checked(labels, scores, task)
-    if task == "binary":
-        return (s > threshold) == (y == 1)
-    if task == "multiclass":
-        return y[np.arange(y.shape[0]), s.argmax(axis=1)] == 1
-    return np.all((s > threshold) == (y == 1), axis=1)
+__all__ = ["cell_auroc", "cell_metrics"]
 
 
 def _success_rate(labels: Any, clean_scores: Any, scores: Any, task: str) -> float:

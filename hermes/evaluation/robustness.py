@@ -277,7 +277,7 @@ def _resolve_task(
 ) -> str:
     """The task, inferred (or checked) from the model's output on one image and the labels;
     then every batch a loader yields is checked against it."""
-    images, labels = next(iter(source))
+    images, labels = source.first_batch
     with torch.no_grad(), eval_mode(model):
         logits = model(images[:1].to(device))
     k = 1 if logits.ndim == 1 else logits.shape[-1]
@@ -367,7 +367,7 @@ def _manifest(model, source, defenses, threat_model, seed, batch_size, cache_dir
     known by its length and first batch rather than read through once more.
     """
     if cache_dir is None:
-        first = fingerprint_tensors(*next(iter(source)))
+        first = fingerprint_tensors(*source.first_batch)
         data = f"{len(source)} batches, first {first}"
     else:
         data = source.fingerprint()

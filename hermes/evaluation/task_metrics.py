@@ -23,7 +23,7 @@ from sklearn.metrics import roc_auc_score
 from hermes.errors import RangeError, ShapeError
 from hermes.tasks import check_task
 
-__all__ = ["accuracy", "auroc_per_class"]
+__all__ = ["accuracy", "auroc_per_class", "correct_per_sample"]
 
 
 def _as_array(values: Any, name: str) -> np.ndarray:
@@ -156,6 +156,29 @@ def accuracy(labels: Any, scores: Any, task: str, threshold: float = 0.5) -> flo
     y, s = _checked(labels, scores, task)
     if y.shape[0] == 0:
         return float("nan")
+    if task == "multilabel":
+        return float(np.mean((s > threshold) == (y == 1)))
+    return float(np.mean(_correct(y, s, task, threshold)))
+
+
+def correct_per_sample(labels: Any, scores: Any, task: str, threshold: float = 0.5) -> np.ndarray:
+    """``(N,)`` bool: the sample is classified right (binary: the positive-class score is above
+    ``threshold`` exactly for label 1; multi-class: the top class is the label; multi-label:
+    every label's score is on the right side of ``threshold``).
+
+    Example:
+        >>> import numpy as np
+        >>> correct_per_sample(np.array([[1, 0], [1, 1]]), np.array([[0.9, 0.2], [0.4, 0.8]]),
+        ...                    "multilabel").tolist()
+        [True, False]
+    """
+    y, s = _checked(labels, scores, task)
+    return _correct(y, s, task, threshold)
+
+
+def _correct(y: np.ndarray, s: np.ndarray, task: str, threshold: float) -> np.ndarray:
+    """:func:`correct_per_sample` of checked labels and scores."""
     if task == "multiclass":
-        return float(np.mean(y[np.arange(y.shape[0]), s.argmax(axis=1)] == 1))
-    return float(np.mean((s > threshold) == (y == 1)))
+        return y[np.arange(y.shape[0]), s.argmax(axis=1)] == 1
+    right = (s > threshold) == (y == 1)
+    return right if task == "binary" else np.all(right, axis=1)
